@@ -1,0 +1,3 @@
+from zoo_cli.main import main
+
+main()

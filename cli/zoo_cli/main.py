@@ -1,0 +1,62 @@
+"""The `zoo` command group. Imports only click and zoo's error types at start-up; each
+command imports what it needs when it runs, so `zoo --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class ZooGroup(click.Group):
+    """Turns zoo's errors into one red line and exit code 2 (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZooError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            fail(str(err))
+        except KeyboardInterrupt:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            fail("aborted", code=EXIT_INTERRUPTED)
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/] {' '.join(message.split())}", soft_wrap=True, highlight=False)
+    sys.exit(code)
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(__version__, prog_name="zoo")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """A plugin-based zoo of generative image models.
+
+    \b
+      zoo list                         families, recipes, datasets, published models
+      zoo train vae                    train with the default recipe on mnist-5k
+      zoo sample runs/RUN -o grid.png  draw samples from a trained model
+    """
+    ctx.obj = {"debug": debug}
+
+
+def _register_commands() -> None:
+    from zoo_cli import catalogue, imaging, training
+
+    for command in (catalogue.list_command, catalogue.info, training.train, imaging.sample, imaging.reconstruct):
+        main.add_command(command)
+
+
+_register_commands()

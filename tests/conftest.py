@@ -1,0 +1,86 @@
+"""Fixtures many tests share: a small trained run, a CLI runner, an isolated plugin env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import zoo
+
+#: A recipe small enough to train in seconds: digits, 8×8, a few epochs.
+TINY = [
+    "data=digits",
+    "train.epochs=2",
+    "train.batch_size=64",
+    "model.latent_dim=4",
+    "model.hidden_dim=32",
+    "model.channels=[8, 16]",
+    "train.log_every=5",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> zoo.Run:
+    """A finished 2-epoch vae run on digits; treat it as read-only (copy it to change it)."""
+    return zoo.train("vae", overrides=TINY, out=str(tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture
+def cli():
+    """Invoke the zoo command in-process: cli("list", "--json") → click Result."""
+    from zoo_cli.main import main
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def run_zoo(
+    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run the zoo command in a fresh interpreter (for start-up, import and exit-code checks)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "zoo_cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def assert_one_line_error(stderr: str, *words: str) -> None:
+    """stderr is one 'error: …' line mentioning each of `words`, with no traceback."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error:"), stderr
+    assert "Traceback" not in stderr
+    for word in words:
+        assert word in lines[0], (word, stderr)
+
+
+def make_plugin_env(
+    root: Path, name: str, module_source: str, entry_points: str, version: str = "1.0"
+) -> dict[str, str]:
+    """An installed-looking distribution `name` (a .dist-info with entry points and a module)
+    under `root`; returns env vars that put it on a subprocess's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    module = name.replace("-", "_")
+    (root / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = root / f"{module}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    (info / "RECORD").write_text("")
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {"PYTHONPATH": path}

@@ -1,0 +1,76 @@
+import pytest
+
+from zoo.errors import InvalidInputError, NotFoundError, ZooError
+from zoo.recipes import apply_override, load_recipe, recipe_names
+from zoo.registry import families
+
+
+def test_default_recipe_of_vae_is_mnist_on_mnist_5k():
+    recipe = load_recipe("vae")
+    assert recipe.family == "vae" and recipe.data == "mnist-5k"
+    assert "mnist" in recipe_names(families.get("vae").spec)
+    assert recipe.train.epochs >= 1 and recipe.train.optimizer.lr > 0
+
+
+def test_overrides_parse_values_as_yaml_and_win_over_the_recipe():
+    recipe = load_recipe(
+        "vae",
+        "mnist",
+        ["model.beta=4", "train.optimizer.lr=1e-4", "model.channels=[16, 32]", "train.epochs=3", "data=digits"],
+    )
+    assert recipe.model["beta"] == 4 and recipe.model["channels"] == [16, 32]
+    assert recipe.train.optimizer.lr == pytest.approx(1e-4)
+    assert recipe.train.epochs == 3 and recipe.data == "digits"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.bta=4"], "unknown key 'model.bta'; did you mean 'beta'?"),
+        (["model.beta=-1"], "beta must be ≥ 0"),
+        (["train.epochs=many"], "recipe.train.epochs must be an integer"),
+        (["train.epoch=3"], "did you mean 'epochs'?"),
+        (["train.precision=fp8"], "must be one of 'fp32', 'bf16', 'fp16'"),
+        (["data=mnist-6k"], "no dataset named 'mnist-6k'; did you mean 'mnist-5k'?"),
+        (["beta"], "must look like key=value"),
+        (["=3"], "must look like key=value"),
+        (["data.name=x"], "'data' is not a section"),
+        (["stages.prior.epochs=3"], "unknown stage 'stages.prior'"),
+    ],
+)
+def test_bad_overrides_are_refused_before_training(overrides, message):
+    with pytest.raises(ZooError) as err:
+        load_recipe("vae", None, overrides)
+    assert message in str(err.value)
+
+
+def test_unknown_recipe_name_suggests_the_closest():
+    with pytest.raises(NotFoundError, match="no recipe 'mnst'; did you mean 'mnist'"):
+        load_recipe("vae", "mnst")
+
+
+def test_recipe_file_with_bad_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epochs: 3\n  batch_size: [1,\n")
+    with pytest.raises(InvalidInputError, match=r"bad.yaml is not valid YAML \(line 4"):
+        load_recipe("vae", str(path))
+
+
+def test_recipe_file_for_another_family_is_refused(tmp_path):
+    path = tmp_path / "gan.yaml"
+    path.write_text("family: gan\n")
+    with pytest.raises(InvalidInputError, match="recipe is for family 'gan', not 'vae'"):
+        load_recipe("vae", str(path))
+
+
+def test_recipe_file_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(InvalidInputError, match="must be a YAML mapping"):
+        load_recipe("vae", str(path))
+
+
+def test_apply_override_builds_missing_sections():
+    data = {}
+    apply_override(data, "train.optimizer.name=adamw")
+    assert data == {"train": {"optimizer": {"name": "adamw"}}}

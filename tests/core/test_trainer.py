@@ -1,0 +1,150 @@
+import json
+import os
+import signal
+from dataclasses import dataclass
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from tests.conftest import TINY
+from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from zoo.errors import InvalidInputError, NotFoundError, TrainingError
+from zoo.modelfile import WEIGHTS_FILE
+from zoo.progress import Reporter
+from zoo.registry import families
+
+
+def weights(run_path):
+    return load_file(str(run_path / WEIGHTS_FILE))
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def eval_records(run_path):
+    lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["event"] == "eval"]
+
+
+class InterruptAt(Reporter):
+    """Presses Ctrl-C (a real SIGINT to this process) when training reaches `step`."""
+
+    def __init__(self, step):
+        self.step = step
+        self.calls = 0
+
+    def advance(self, done, record):  # called once a step with train.log_every=1
+        self.calls += 1
+        if self.calls == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_run_folder_holds_model_recipe_metrics_samples_curve_and_checkpoint(tiny_run):
+    path = tiny_run.path
+    names = {p.name for p in path.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "recipe.yaml",
+        "metrics.jsonl",
+        "loss.png",
+        "checkpoint.safetensors",
+        "samples",
+    } <= names
+    assert sorted(p.name for p in (path / "samples").iterdir()) == ["epoch-001.png", "epoch-002.png"]
+    records = eval_records(path)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[-1]["nelbo"] == pytest.approx(tiny_run.metrics["nelbo"])
+    assert records[-1]["nelbo"] == pytest.approx(records[-1]["rec"] + records[-1]["kl"], rel=1e-5)
+    card = (path / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: zoo\n") and "model-index" in card and "nelbo" in card
+    assert path.name.startswith("vae-digits-")
+    assert load_checkpoint(path / CHECKPOINT_FILE)["finished"] is True
+
+
+def test_two_runs_with_the_same_seed_give_identical_weights(tiny_run, tmp_path):
+    again = zoo.train("vae", overrides=TINY, out=str(tmp_path))
+    assert_same_weights(tiny_run.path, again.path)
+    other = zoo.train("vae", overrides=[*TINY, "train.epochs=1"], seed=1, out=str(tmp_path))
+    assert not torch.equal(weights(other.path)["encoder.head.weight"], weights(tiny_run.path)["encoder.head.weight"])
+
+
+@pytest.mark.parametrize("stop_at", [7, 30])  # mid first epoch; mid second epoch (22 steps per epoch)
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tiny_run, tmp_path, stop_at):
+    overrides = [*TINY, "train.log_every=1"]
+    stopped = zoo.train("vae", overrides=overrides, out=str(tmp_path), reporter=InterruptAt(stop_at))
+    assert stopped.interrupted and stopped.steps == stop_at
+    assert load_checkpoint(stopped.path / CHECKPOINT_FILE)["step"] == stop_at
+    resumed = zoo.train(resume=stopped.path)
+    assert not resumed.interrupted and resumed.steps == tiny_run.steps
+    assert_same_weights(tiny_run.path, resumed.path)
+    assert resumed.metrics == tiny_run.metrics
+    assert [r["nelbo"] for r in eval_records(resumed.path)] == [r["nelbo"] for r in eval_records(tiny_run.path)]
+
+
+def test_finished_run_resumes_only_to_train_longer(tiny_run, tmp_path):
+    import shutil
+
+    with pytest.raises(InvalidInputError, match="finished after 2 epochs; pass --epochs"):
+        zoo.train(resume=tiny_run.path)
+    copy = shutil.copytree(tiny_run.path, tmp_path / "copy")
+    longer = zoo.train(resume=copy, epochs=3)
+    assert longer.steps == tiny_run.steps * 3 // 2
+    assert [r["epoch"] for r in eval_records(copy)] == [1, 2, 3]
+
+
+def test_resume_refuses_what_is_not_a_run(tmp_path, tiny_run):
+    with pytest.raises(NotFoundError, match="is not a zoo run folder"):
+        zoo.train(resume=tmp_path)
+    with pytest.raises(InvalidInputError, match="only --epochs may change"):
+        zoo.train("vae", resume=tiny_run.path)
+
+
+@dataclass
+class NanConfig(zoo.FamilyConfig):
+    nan_after: int = 30
+
+
+class NanAfter(zoo.Family):
+    """Learns the mean image, then its 'kl' term goes NaN after `nan_after` steps."""
+
+    name = "nan-after"
+    config_class = NanConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.mean = torch.nn.Parameter(torch.zeros(config.input_shape))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def loss(self, batch):
+        if self.training:
+            self.calls += 1
+        rec = (batch.x - self.mean).pow(2).mean()
+        kl = self.mean.sum() * (float("nan") if self.calls > self.config.nan_after else 0.0)
+        return zoo.LossOutput(rec + kl, {"rec": rec.detach(), "kl": kl.detach()})
+
+
+def test_non_finite_loss_stops_naming_term_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    zoo.register(NanAfter)
+    try:
+        with pytest.raises(
+            TrainingError, match=r"non-finite loss at step 30 \(epoch 2\): .*kl=nan.*last good checkpoint"
+        ):
+            zoo.train(
+                "nan-after", overrides=["data=digits", "train.epochs=3", "train.batch_size=64"], out=str(tmp_path)
+            )
+        (run,) = tmp_path.iterdir()
+        state = load_checkpoint(run / CHECKPOINT_FILE)
+        assert state["step"] == 22 and state["epoch"] == 1
+        assert torch.isfinite(zoo.load(run).mean).all()
+        last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        assert last["event"] == "diverged" and last["step"] == 30
+    finally:
+        families.unregister("nan-after")

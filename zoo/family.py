@@ -1,0 +1,150 @@
+"""The family contract: what every model family gives the trainer, the CLI and the Hub.
+
+A family is an `nn.Module` built from one typed config (a dataclass that fully describes
+it). It says how it is trained through `objectives(stage)`: one objective for a VAE, a
+critic and a generator objective for a GAN, a second stage that fits a prior for a VQ-VAE.
+The trainer builds one optimiser per objective and calls the model through `forward`, so
+that data-parallel wrappers see every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from zoo.config import check, from_dict, to_dict
+from zoo.errors import InvalidInputError
+from zoo.plugin import PLUGIN_API_VERSION
+
+CAPABILITIES = ("sample", "reconstruct", "encode", "decode")
+
+
+class Batch(NamedTuple):
+    """Images in [0, 1], shape (N, *input_shape), and class labels (N,) when the data has them."""
+
+    x: Tensor
+    y: Tensor | None = None
+
+
+@dataclass
+class LossOutput:
+    """A loss to minimise and named scalar terms to log (e.g. rec, kl, nelbo)."""
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One optimisation step a family needs: which parameters, which loss, how often."""
+
+    name: str
+    parameters: Callable[[], Iterable[nn.Parameter]]
+    loss: Callable[[Batch], LossOutput]
+    every: int = 1
+
+
+@dataclass
+class FamilyConfig:
+    """Fields every family config has. `input_shape` (and `num_classes` where a family
+    declares it) are filled in from the training data."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        check(
+            len(self.input_shape) >= 1 and all(d > 0 for d in self.input_shape),
+            f"input_shape must be positive sizes, got {list(self.input_shape)}",
+        )
+
+
+class Family(nn.Module):
+    """Base class of model families. Subclasses set `name` and `config_class` and
+    implement `loss`, plus whichever of sample/reconstruct/encode/decode make sense."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[FamilyConfig]] = FamilyConfig
+    #: Training stages in order; each has its own objectives, optimisers and epochs.
+    stages: ClassVar[tuple[str, ...]] = ("main",)
+    #: The held-out metric that summarises training (lower is better); plotted and reported.
+    headline_metric: ClassVar[str] = "loss"
+    #: Plugin API versions this family was written against.
+    api_versions: ClassVar[tuple[int, ...]] = (PLUGIN_API_VERSION,)
+
+    def __init__(self, config: FamilyConfig) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise InvalidInputError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+
+    # construction -------------------------------------------------------------------
+    @classmethod
+    def build_config(cls, data: Mapping[str, Any] | None = None, **overrides: Any) -> FamilyConfig:
+        """A validated config from plain data (as in config.json or a recipe) and keywords."""
+        merged = {**(data or {}), **overrides}
+        return from_dict(cls.config_class, merged, where="model")
+
+    @classmethod
+    def from_config(cls, config: FamilyConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Family:
+        if isinstance(config, FamilyConfig):
+            config = dataclasses.replace(config, **overrides) if overrides else config
+        else:
+            config = cls.build_config(config, **overrides)
+        return cls(config)
+
+    def config_dict(self) -> dict[str, Any]:
+        return to_dict(self.config)
+
+    # training -----------------------------------------------------------------------
+    def loss(self, batch: Batch) -> LossOutput:
+        raise NotImplementedError(f"{type(self).__name__} defines no loss")
+
+    def objectives(self, stage: str = "main") -> list[Objective]:
+        """The optimisation steps of `stage`. Default: one step on all parameters."""
+        return [Objective("main", self.parameters, self.loss)]
+
+    def forward(self, batch: Batch, objective: str = "main", stage: str = "main") -> LossOutput:
+        for candidate in self.objectives(stage):
+            if candidate.name == objective:
+                return candidate.loss(batch)
+        raise KeyError(f"{self.name} has no objective '{objective}' in stage '{stage}'")
+
+    @torch.no_grad()
+    def evaluate(self, batch: Batch) -> dict[str, Tensor]:
+        """Held-out metrics for one batch, each a mean over the batch (the trainer averages
+        them over the split). Default: the loss and its terms."""
+        out = self.loss(batch)
+        return {"loss": out.total, **out.terms}
+
+    # uses ---------------------------------------------------------------------------
+    def sample(self, n: int, generator: torch.Generator | None = None, **conditions: Any) -> Tensor:
+        """n new images in [0, 1]."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """x passed through the model, in [0, 1]."""
+        raise NotImplementedError
+
+    def encode(self, x: Tensor) -> Tensor:
+        """A code per image (the posterior mean for probabilistic encoders)."""
+        raise NotImplementedError
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Images in [0, 1] for codes z."""
+        raise NotImplementedError
+
+    @classmethod
+    def capabilities(cls) -> tuple[str, ...]:
+        """Which of sample/reconstruct/encode/decode this family implements."""
+        return tuple(c for c in CAPABILITIES if getattr(cls, c) is not getattr(Family, c))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device

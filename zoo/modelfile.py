@@ -1,0 +1,150 @@
+"""Model folders: config.json + model.safetensors + README.md. Loading never unpickles.
+
+config.json holds the family, the package (and version) that provides it, and the full
+config; with the family's plugin installed that is all it takes to rebuild the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from zoo import __version__, atomic
+from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError
+from zoo.factory import family_class, family_entry
+from zoo.family import Family
+from zoo.plugin import PLUGIN_API_VERSION
+
+FORMAT = "zoo-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+
+
+def model_metadata(model: Family) -> dict[str, Any]:
+    """What config.json says about `model`."""
+    entry = family_entry(model.name)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": model.name,
+        "package": entry.package,
+        "package_version": entry.version or _installed_version(entry.package),
+        "plugin_api": PLUGIN_API_VERSION,
+        "zoo_version": __version__,
+        "config": model.config_dict(),
+    }
+
+
+def save(model: Family, directory: str | os.PathLike, card: str | None = None, **extra: Any) -> Path:
+    """Write `model` as a model folder (created if needed); each file atomically.
+    `extra` keys (e.g. data, metrics) are added to config.json."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {**model_metadata(model), **extra}
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tags = {"format": "pt", "zoo_family": model.name, "zoo_format": str(FORMAT_VERSION)}
+    atomic.write_with(directory / WEIGHTS_FILE, lambda p: save_file(state, str(p), metadata=tags))
+    atomic.write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    if card is not None:
+        atomic.write_text(directory / CARD_FILE, card)
+    return directory
+
+
+def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """config.json of a model folder, checked for the fields loading needs."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise NotFoundError(f"'{directory}' is not a model folder: it has no {CONFIG_FILE}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptFileError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(meta, dict):
+        raise CorruptFileError(f"{path} must hold a JSON object")
+    if not isinstance(meta.get("family"), str) or not isinstance(meta.get("config"), dict):
+        raise CorruptFileError(f"{path} lacks a 'family' name and a 'config' object")
+    if not isinstance(meta.get("format_version", 1), int) or meta.get("format_version", 1) > FORMAT_VERSION:
+        raise InvalidInputError(
+            f"{path} is format version {meta.get('format_version')}; this zoo reads up to {FORMAT_VERSION}: upgrade zoo"
+        )
+    return meta
+
+
+def load(source: str | os.PathLike, device: str | torch.device = "cpu") -> Family:
+    """A model from a model folder or run folder, in eval mode."""
+    directory = Path(source)
+    if not directory.is_dir():
+        raise NotFoundError(f"no model folder at '{source}'")
+    meta = read_metadata(directory)
+    cls = family_class(meta["family"])
+    try:
+        config = cls.build_config(meta["config"])
+    except ZooError as err:
+        raise InvalidInputError(f"{directory / CONFIG_FILE}: {err}{_version_hint(meta)}") from None
+    model = cls(config)
+    load_weights(model, directory / WEIGHTS_FILE)
+    return model.to(device).eval()
+
+
+def load_weights(model: Family, path: Path) -> None:
+    """Load safetensors weights into `model`, refusing anything that does not fit exactly."""
+    if not path.is_file():
+        raise NotFoundError(f"missing weights file {path}")
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CorruptFileError(f"{path} is not a readable safetensors file: {_first_line(err)}") from None
+    expected = model.state_dict()
+    unexpected = sorted(tensors.keys() - expected.keys())
+    missing = sorted(k for k in expected.keys() - tensors.keys() if not _aliased(k, expected, tensors))
+    if unexpected or missing:
+        parts = [
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+        ]
+        raise CorruptFileError(f"{path} does not fit this model: {'; '.join(p for p in parts if p)}")
+    for key, tensor in tensors.items():
+        want = expected[key]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise CorruptFileError(
+                f"{path}: tensor '{key}' is {tensor.dtype} {list(tensor.shape)}, "
+                f"the model needs {want.dtype} {list(want.shape)}"
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CorruptFileError(f"{path}: tensor '{key}' holds NaN or infinite values")
+    model.load_state_dict(tensors, strict=False)
+
+
+def _aliased(key: str, expected: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> bool:
+    """Whether `key` shares storage with a tensor that the file holds (tied weights)."""
+    ptr = expected[key].data_ptr()
+    return any(expected[k].data_ptr() == ptr for k in present if k in expected)
+
+
+def _version_hint(meta: dict[str, Any]) -> str:
+    package, saved = meta.get("package"), meta.get("package_version")
+    installed = _installed_version(package) if isinstance(package, str) else None
+    if saved and installed and saved != installed:
+        return f" (saved by {package} {saved}; installed {installed})"
+    return ""
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return ""
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

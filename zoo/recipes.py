@@ -1,0 +1,209 @@
+"""Recipes: YAML files that say how to train a family (model config, data, optimiser,
+schedule, epochs), validated in full before a step is taken.
+
+Precedence: the dataclass defaults below (and the family's config defaults), then the
+recipe file, then dotted `--set key=value` overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from zoo.config import check, from_dict, to_dict
+from zoo.errors import InvalidInputError, NotFoundError, did_you_mean
+from zoo.plugin import FamilySpec
+from zoo.registry import datasets, families
+
+
+@dataclass
+class OptimizerConfig:
+    """Passed to timm's `create_optimizer_v2` (name is timm's `opt`: adam, adamw, sgd, lamb, …)."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, f"optimizer.lr must be > 0, got {self.lr}")
+        check(self.weight_decay >= 0, f"optimizer.weight_decay must be ≥ 0, got {self.weight_decay}")
+
+
+@dataclass
+class SchedulerConfig:
+    """Passed to timm's `create_scheduler_v2`, stepped after every update; name 'none' keeps lr fixed."""
+
+    name: str = "cosine"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    warmup_lr: float = 1e-5
+
+    def __post_init__(self) -> None:
+        check(self.warmup_epochs >= 0, f"scheduler.warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    #: Per-objective optimisers (e.g. a GAN's `critic`); objectives not named use `optimizer`.
+    optimizers: dict[str, OptimizerConfig] = field(default_factory=dict)
+    #: Decay of an exponential moving average of the weights (timm ModelEmaV3); 0 turns it off.
+    ema_decay: float = 0.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    #: Clip the gradient norm of each objective's parameters to this; 0 turns it off.
+    grad_clip: float = 0.0
+    log_every: int = 20
+    #: Also checkpoint every this many steps (always at the end of each epoch); 0 turns it off.
+    checkpoint_every: int = 0
+    eval_batch_size: int = 500
+    #: Images in the sample grid written after each epoch; 0 turns it off.
+    sample_grid: int = 64
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"train.batch_size must be ≥ 1, got {self.batch_size}")
+        check(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
+        check(self.log_every >= 1, f"train.log_every must be ≥ 1, got {self.log_every}")
+        check(self.checkpoint_every >= 0, f"train.checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
+        check(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
+        check(self.sample_grid >= 0, f"train.sample_grid must be ≥ 0, got {self.sample_grid}")
+
+
+@dataclass
+class Recipe:
+    family: str
+    data: str = "mnist-5k"
+    seed: int = 0
+    description: str = ""
+    #: Overrides of the family's config dataclass.
+    model: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    #: Per-stage overrides of `train` for multi-stage families (e.g. `prior: {epochs: 20}`).
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def stage_train(self, stage: str) -> TrainConfig:
+        """The train config of `stage`: `train` with the stage's overrides merged in."""
+        merged = _deep_merge(to_dict(self.train), self.stages.get(stage, {}))
+        return from_dict(TrainConfig, merged, where=f"stages.{stage}")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(to_dict(self), sort_keys=False)
+
+
+def recipe_names(spec: FamilySpec) -> list[str]:
+    """Names of the recipes a family ships (file stems in its recipes package)."""
+    if not spec.recipes:
+        return []
+    try:
+        folder = resources.files(spec.recipes)
+    except ModuleNotFoundError:
+        return []
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.name.endswith((".yaml", ".yml")))
+
+
+def load_recipe(
+    family: str, recipe: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
+    """The validated recipe `recipe` (a name the family ships, or a YAML path) with
+    `key=value` overrides applied; the family's default recipe when `recipe` is None."""
+    entry = families.get(family)
+    data = _read_recipe(entry.spec, recipe)
+    data.setdefault("family", entry.name)
+    if data["family"] != entry.name and data["family"] != entry.qualified_name:
+        raise InvalidInputError(f"recipe is for family '{data['family']}', not '{family}'")
+    for item in overrides:
+        apply_override(data, item)
+    return validate_recipe(data)
+
+
+def validate_recipe(data: dict[str, Any]) -> Recipe:
+    """Check everything a run will need: schema, data name, model config, stage configs."""
+    recipe = from_dict(Recipe, data, where="recipe")
+    datasets.get(recipe.data)
+    from zoo.factory import family_class  # imports torch; recipes stay light to list
+
+    cls = family_class(recipe.family)
+    cls.build_config(recipe.model)
+    for stage in recipe.stages:
+        if stage not in cls.stages:
+            raise InvalidInputError(f"unknown stage 'stages.{stage}'{did_you_mean(stage, cls.stages)}")
+    for stage in cls.stages:
+        recipe.stage_train(stage)
+    return recipe
+
+
+def parse_recipe_text(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise InvalidInputError(f"{where} is not valid YAML{at}: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where} must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply `a.b.c=value` (value parsed as YAML: 4, 1e-3, true, [1, 2], text) in place."""
+    key, sep, raw = item.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(path):
+        raise InvalidInputError(f"override '{item}' must look like key=value (e.g. model.beta=4)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InvalidInputError(f"override '{item}': '{'.'.join(path[: i + 1])}' is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _read_recipe(spec: FamilySpec, recipe: str | os.PathLike | None) -> dict[str, Any]:
+    if recipe is None:
+        if not recipe_names(spec):
+            return {}  # a family that ships no recipes trains with the defaults
+        recipe = spec.default_recipe
+    text_path = str(recipe)
+    if text_path.endswith((".yaml", ".yml")) or os.sep in text_path:
+        path = Path(text_path)
+        if not path.is_file():
+            raise NotFoundError(f"no recipe file at '{path}'")
+        try:
+            return parse_recipe_text(path.read_text(encoding="utf-8"), str(path))
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"recipe file '{path}' is not UTF-8 text") from None
+    names = recipe_names(spec)
+    if text_path not in names:
+        raise NotFoundError(f"family '{spec.name}' has no recipe '{text_path}'{did_you_mean(text_path, names)}")
+    resource = resources.files(spec.recipes) / f"{text_path}.yaml"
+    if not resource.is_file():
+        resource = resources.files(spec.recipes) / f"{text_path}.yml"
+    return copy.deepcopy(parse_recipe_text(resource.read_text(encoding="utf-8"), f"recipe '{spec.name}/{text_path}'"))
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

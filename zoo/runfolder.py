@@ -1,0 +1,66 @@
+"""A run folder: a model folder (config.json, model.safetensors, README.md) plus what the
+training left: recipe.yaml, metrics.jsonl, samples/, loss.png, checkpoint.safetensors."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import InvalidInputError
+
+RECIPE_FILE = "recipe.yaml"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+LOSS_PLOT = "loss.png"
+
+
+def new_run_dir(out: str | os.PathLike, family: str, data: str) -> Path:
+    """Create runs/<family>-<data>-<YYYYmmdd-HHMMSS>[-k]; never reuses an existing folder."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvalidInputError(f"cannot create output folder '{out}': {err.strerror or err}") from None
+    safe_data = "".join(c if c.isalnum() or c in "-_." else "_" for c in data)
+    stem = f"{family.replace(':', '_')}-{safe_data}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1, 1000):
+        path = out / (stem if k == 1 else f"{stem}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise InvalidInputError(f"too many runs named {stem} in '{out}'")
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON record per line, appended and flushed as training goes."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / METRICS_FILE
+
+    def append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def truncate(self, size: int) -> None:
+        """Drop records written after a checkpoint, so a resumed log has no duplicates."""
+        if self.path.exists() and self.path.stat().st_size > size:
+            with open(self.path, "r+b") as f:
+                f.truncate(size)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)

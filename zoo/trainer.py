@@ -1,0 +1,463 @@
+"""The one training engine for every family.
+
+Read top to bottom: `train()` resolves a recipe (or a run to resume) and hands it to
+`Trainer.fit()`, which builds the model and, for each stage the family declares, one
+optimiser and LR schedule per objective (timm's factories), then loops epochs → batches →
+objectives. After every epoch it evaluates on the test split, writes a sample grid, the
+model folder and a checkpoint. Checkpoints hold everything needed to continue bit for bit:
+weights, optimiser and EMA state, RNG states, position in the epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo import modelfile
+from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from zoo.datasets.splits import Splits, TensorData, load_dataset
+from zoo.devices import autocast, resolve_device
+from zoo.errors import InvalidInputError, NotFoundError, TrainingError
+from zoo.factory import family_class
+from zoo.family import Batch, Family
+from zoo.images import save_grid
+from zoo.modelcard import model_card
+from zoo.plots import loss_curve
+from zoo.progress import Reporter
+from zoo.recipes import Recipe, TrainConfig, load_recipe, parse_recipe_text, validate_recipe
+from zoo.runfolder import LOSS_PLOT, RECIPE_FILE, SAMPLES_DIR, MetricsLog, new_run_dir
+
+
+@dataclass
+class Run:
+    """What a training left: its folder, the trained model and its last held-out metrics."""
+
+    path: Path
+    model: Family
+    metrics: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def train(
+    family: str | None = None,
+    recipe: str | None = None,
+    *,
+    data: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    out: str = "runs",
+    device: str = "auto",
+    resume: str | Path | None = None,
+    reporter: Reporter | None = None,
+) -> Run:
+    """Train `family` with `recipe` (its default if None), or continue the run `resume`.
+
+    `data`, `epochs`, `batch_size` and `seed` are shorthands for the overrides
+    `data=…`, `train.epochs=…`, `train.batch_size=…`, `seed=…`."""
+    shorthand = {"data": data, "train.epochs": epochs, "train.batch_size": batch_size, "seed": seed}
+    if resume is not None:
+        if (
+            family is not None
+            or recipe is not None
+            or overrides
+            or any(v is not None for k, v in shorthand.items() if k != "train.epochs")
+        ):
+            raise InvalidInputError("--resume continues a run as it was recipe'd; only --epochs may change")
+        return Trainer.resume(Path(resume), epochs=epochs, device=device, reporter=reporter).fit()
+    if family is None:
+        raise InvalidInputError("name a family to train (see `zoo list`)")
+    extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
+    resolved = load_recipe(family, recipe, [*overrides, *extra])
+    run_dir = new_run_dir(out, resolved.family, resolved.data)
+    return Trainer(resolved, run_dir, device=device, reporter=reporter).fit()
+
+
+class _StopRequested(Exception):
+    pass
+
+
+class Trainer:
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: Path,
+        device: str = "auto",
+        reporter: Reporter | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.run_dir = run_dir
+        self.device = resolve_device(device)
+        self.reporter = reporter or Reporter()
+        self.log = MetricsLog(run_dir)
+        self.resume_state = checkpoint
+        self.stop_requested = False
+
+    # ---------------------------------------------------------------- resume
+    @classmethod
+    def resume(cls, run_dir: Path, epochs: int | None, device: str, reporter: Reporter | None) -> Trainer:
+        recipe_path = run_dir / RECIPE_FILE
+        if not run_dir.is_dir() or not recipe_path.is_file():
+            raise NotFoundError(f"'{run_dir}' is not a zoo run folder (no {RECIPE_FILE})")
+        data = parse_recipe_text(recipe_path.read_text(encoding="utf-8"), str(recipe_path))
+        if epochs is not None:
+            data.setdefault("train", {})["epochs"] = epochs
+        recipe = validate_recipe(data)
+        state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        if state.get("family") != recipe.family:
+            raise InvalidInputError(
+                f"checkpoint in '{run_dir}' is for family '{state.get('family')}', not '{recipe.family}'"
+            )
+        if state["finished"] and (epochs is None or epochs <= state["epoch"]):
+            raise InvalidInputError(
+                f"run '{run_dir}' is finished after {state['epoch']} epochs; pass --epochs N with more to train on"
+            )
+        trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state)
+        trainer.log.truncate(state["metrics_bytes"])
+        return trainer
+
+    # ---------------------------------------------------------------- setup
+    def _build(self) -> None:
+        recipe = self.recipe
+        self.data: Splits = load_dataset(recipe.data)
+        cls = family_class(recipe.family)
+        model_data = dict(recipe.model)
+        declared = model_data.get("input_shape")
+        if declared is not None and tuple(declared) != self.data.shape:
+            raise InvalidInputError(
+                f"model.input_shape {list(declared)} does not match data '{recipe.data}' "
+                f"of shape {list(self.data.shape)}"
+            )
+        model_data["input_shape"] = list(self.data.shape)
+        if "num_classes" in cls.config_class.__dataclass_fields__:
+            model_data.setdefault("num_classes", self.data.num_classes)
+        config = cls.build_config(model_data)
+        _seed_everything(recipe.seed)
+        self.model: Family = cls(config).to(self.device)
+        self.train_data = _to_device(self.data.train, self.device)
+        self.test_data = _to_device(self.data.test, self.device)
+
+    def _build_stage(self, stage: str, config: TrainConfig) -> None:
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+        from timm.utils import ModelEmaV3
+
+        self.stage_config = config
+        self.objectives = self.model.objectives(stage)
+        self.steps_per_epoch = len(self.train_data) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise InvalidInputError(
+                f"batch size {config.batch_size} is larger than the {len(self.train_data)} training examples"
+            )
+        self.optimizers, self.schedulers = {}, {}
+        for objective in self.objectives:
+            opt = config.optimizers.get(objective.name, config.optimizer)
+            kwargs = {"betas": opt.betas} if opt.betas is not None else {}
+            params = [p for p in objective.parameters() if p.requires_grad]
+            try:
+                optimizer = create_optimizer_v2(
+                    params, opt=opt.name, lr=opt.lr, weight_decay=opt.weight_decay, **kwargs
+                )
+            except (ValueError, AssertionError) as err:
+                raise InvalidInputError(f"optimizer '{opt.name}': {err}") from None
+            self.optimizers[objective.name] = optimizer
+            if config.scheduler.name != "none":
+                sched = config.scheduler
+                scheduler, _ = create_scheduler_v2(
+                    optimizer,
+                    sched=sched.name,
+                    num_epochs=config.epochs,
+                    warmup_epochs=sched.warmup_epochs,
+                    warmup_lr=sched.warmup_lr,
+                    min_lr=sched.min_lr,
+                    step_on_epochs=False,
+                    updates_per_epoch=self.steps_per_epoch,
+                )
+                if scheduler is None:
+                    raise InvalidInputError(
+                        f"unknown scheduler '{sched.name}' (timm names: cosine, step, poly, tanh, none)"
+                    )
+                self.schedulers[objective.name] = scheduler
+        self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self) -> Run:
+        self._build()
+        cls = type(self.model)
+        state = self.resume_state or {"stage": 0, "epoch": 0, "batch": 0, "step": 0, "updates": {}}
+        if self.resume_state is None:
+            (self.run_dir / RECIPE_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
+            modelfile.save(self.model, self.run_dir, data=self.recipe.data)
+        else:
+            self.model.load_state_dict(state["model"])
+        self.step = state["step"]
+        self.updates: dict[str, int] = dict(state["updates"])
+        self.started = time.perf_counter() - state.get("seconds", 0.0)
+        self.metrics: dict[str, float] = dict(state.get("metrics", {}))
+        self.reporter.start(self.run_dir, self.recipe, self.model)
+        interrupted = False
+        with self._sigint_stops_training():
+            try:
+                for stage_index in range(state["stage"], len(cls.stages)):
+                    stage = cls.stages[stage_index]
+                    self._build_stage(stage, self.recipe.stage_train(stage))
+                    if self.resume_state is not None and stage_index == state["stage"]:
+                        self._restore(state)
+                        start_epoch, start_batch = state["epoch"], state["batch"]
+                    else:
+                        start_epoch, start_batch = 0, 0
+                    self._run_stage(stage_index, start_epoch, start_batch)
+            except _StopRequested:
+                interrupted = True
+        if not interrupted:
+            self._finish()
+        return Run(
+            self.run_dir, self._eval_model(), self.metrics, self.step, time.perf_counter() - self.started, interrupted
+        )
+
+    def _run_stage(self, stage_index: int, start_epoch: int, start_batch: int) -> None:
+        config = self.stage_config
+        stage = type(self.model).stages[stage_index]
+        self.model.train()
+        for epoch in range(start_epoch, config.epochs):
+            order = _epoch_order(self.recipe.seed, stage_index, epoch, len(self.train_data), self.device)
+            self.reporter.start_epoch(stage, epoch, config.epochs, self.steps_per_epoch, start_batch)
+            sums: dict[str, torch.Tensor] = {}
+            count, window_start, window_images = 0, time.perf_counter(), 0
+            for b in range(start_batch, self.steps_per_epoch):
+                batch = self.train_data.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
+                terms = self._train_step(batch, stage, epoch)
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+                window_images += len(batch.x)
+                if self.step % config.log_every == 0 or b == self.steps_per_epoch - 1:
+                    now = time.perf_counter()
+                    record = {k: (v / count).item() for k, v in sums.items()}
+                    self._check_finite_window(record, epoch)
+                    record["images_per_s"] = window_images / max(now - window_start, 1e-9)
+                    self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
+                    self.reporter.advance(b + 1, record)
+                    sums, count, window_start, window_images = {}, 0, now, 0
+                if self.stop_requested:
+                    self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
+                    raise _StopRequested
+                if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                    self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
+            start_batch = 0
+            self._end_epoch(stage_index, epoch)
+
+    def _train_step(self, batch: Batch, stage: str, epoch: int) -> dict[str, torch.Tensor]:
+        config = self.stage_config
+        terms: dict[str, torch.Tensor] = {}
+        for objective in self.objectives:
+            if self.step % objective.every:
+                continue
+            optimizer = self.optimizers[objective.name]
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(self.device, config.precision):
+                out = self.model(batch, objective=objective.name, stage=stage)
+            prefix = "" if len(self.objectives) == 1 else f"{objective.name}/"
+            if self.device.type == "cpu" and not torch.isfinite(out.total):
+                self._diverged(out.terms | {"loss": out.total}, epoch, prefix)
+            loss = self.scaler.scale(out.total) if self.scaler else out.total
+            loss.backward()
+            if config.grad_clip:
+                if self.scaler:
+                    self.scaler.unscale_(optimizer)
+                params = [p for group in optimizer.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            if self.scaler:
+                self.scaler.step(optimizer)
+                self.scaler.update()
+            else:
+                optimizer.step()
+            self.updates[objective.name] = self.updates.get(objective.name, 0) + 1
+            if objective.name in self.schedulers:
+                self.schedulers[objective.name].step_update(num_updates=self.updates[objective.name])
+            terms[f"{prefix}loss"] = out.total.detach().float()
+            terms.update({f"{prefix}{k}": v.detach().float() for k, v in out.terms.items()})
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.step)
+        self.step += 1
+        return terms
+
+    def _diverged(self, terms: dict[str, torch.Tensor], epoch: int, prefix: str) -> None:
+        bad = [f"{prefix}{k}={v.item():g}" for k, v in terms.items() if not torch.isfinite(v).all()]
+        self.log.append({"event": "diverged", "step": self.step, "epoch": epoch + 1, "terms": bad})
+        raise TrainingError(
+            f"non-finite loss at step {self.step} (epoch {epoch + 1}): {', '.join(bad)}; "
+            f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_FILE} "
+            "(lower the learning rate or set train.grad_clip)"
+        )
+
+    def _check_finite_window(self, record: dict[str, float], epoch: int) -> None:
+        """On accelerators the loss is checked when it is logged, not every step (no syncs)."""
+        if any(not math.isfinite(v) for v in record.values()):
+            self._diverged({k: torch.tensor(v) for k, v in record.items()}, epoch, "")
+
+    # ---------------------------------------------------------------- epoch end
+    def _end_epoch(self, stage_index: int, epoch: int) -> None:
+        stage = type(self.model).stages[stage_index]
+        model = self._eval_model()
+        metrics = evaluate(model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed)
+        self.metrics = metrics
+        self.log.append(
+            {"event": "eval", "split": "test", "stage": stage, "epoch": epoch + 1, "step": self.step, **metrics}
+        )
+        if self.stage_config.sample_grid and "sample" in model.capabilities():
+            (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+            with torch.random.fork_rng(devices=[]):
+                generator = torch.Generator(self.device).manual_seed(self.recipe.seed)
+                images = model.sample(self.stage_config.sample_grid, generator=generator)
+            name = (
+                f"epoch-{epoch + 1:03d}.png" if len(type(model).stages) == 1 else f"{stage}-epoch-{epoch + 1:03d}.png"
+            )
+            save_grid(images, self.run_dir / SAMPLES_DIR / name)
+        self.model.train()
+        modelfile.save(model, self.run_dir, data=self.recipe.data)
+        loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=type(model).headline_metric)
+        last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
+        if last:
+            self.log.append(
+                {"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **metrics}
+            )
+        # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
+        stage_done = epoch + 1 == self.stage_config.epochs and not last
+        next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
+        self._save_checkpoint(next_stage, next_epoch, 0, finished=last)
+        self.reporter.end_epoch(stage, epoch, self.stage_config.epochs, metrics)
+
+    def _finish(self) -> None:
+        model = self._eval_model()
+        card = model_card(model, self.recipe, self.metrics, samples=_latest_grid(self.run_dir))
+        modelfile.save(model, self.run_dir, card=card, data=self.recipe.data, metrics=self.metrics)
+
+    def _eval_model(self) -> Family:
+        model = self.ema.module if getattr(self, "ema", None) is not None else self.model
+        return model.eval()
+
+    # ---------------------------------------------------------------- checkpoints
+    def _save_checkpoint(self, stage: int, epoch: int, batch: int, finished: bool) -> None:
+        state = {
+            "family": self.recipe.family,
+            "stage": stage,
+            "epoch": epoch,
+            "batch": batch,
+            "step": self.step,
+            "updates": self.updates,
+            "finished": finished,
+            "seconds": time.perf_counter() - self.started,
+            "metrics": self.metrics,
+            "metrics_bytes": self.log.size(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": _rng_state(),
+        }
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for name, optimizer in self.optimizers.items():
+            if name in state["optimizers"]:
+                optimizer.load_state_dict(state["optimizers"][name])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+
+    @contextlib.contextmanager
+    def _sigint_stops_training(self):
+        """First Ctrl-C: finish the current step, checkpoint, stop. Second: stop at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.reporter.message("stopping after this step (Ctrl-C again to abort without saving)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+@torch.no_grad()
+def evaluate(model: Family, data: TensorData, batch_size: int, seed: int) -> dict[str, float]:
+    """Mean of the family's held-out metrics over `data`, with fixed noise (seed) that
+    leaves the training RNG stream untouched."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(data), batch_size):
+            batch = data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
+            for key, value in model.evaluate(batch).items():
+                totals[key] = totals.get(key, 0.0) + value.float().item() * len(batch.x)
+    model.train(was_training)
+    return {k: v / len(data) for k, v in totals.items()}
+
+
+def _epoch_order(seed: int, stage: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:
+    """The data order of one epoch: a function of (seed, stage, epoch) only, so a resumed
+    run sees the same batches."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + stage * 10_007 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def _to_device(data: TensorData, device: torch.device) -> TensorData:
+    if device.type == "cpu":
+        return data
+    return TensorData(data.x.to(device), None if data.y is None else data.y.to(device))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _latest_grid(run_dir: Path) -> Path | None:
+    grids = sorted((run_dir / SAMPLES_DIR).glob("*.png")) if (run_dir / SAMPLES_DIR).is_dir() else []
+    return grids[-1] if grids else None
