@@ -117,10 +117,10 @@ class Family(nn.Module):
         raise KeyError(f"{self.name} has no objective '{objective}' in stage '{stage}'")
 
     @torch.no_grad()
-    def evaluate(self, batch: Batch) -> dict[str, Tensor]:
-        """Held-out metrics for one batch, each a mean over the batch (the trainer averages
-        them over the split). Default: the loss and its terms."""
-        out = self.loss(batch)
+    def evaluate(self, batch: Batch, stage: str = "main") -> dict[str, Tensor]:
+        """Held-out metrics of `stage` for one batch, each a mean over the batch (the trainer
+        averages them over the split). Default: the stage's first objective and its terms."""
+        out = self.objectives(stage)[0].loss(batch)
         return {"loss": out.total, **out.terms}
 
     # uses ---------------------------------------------------------------------------

@@ -315,7 +315,7 @@ class Trainer:
     def _end_epoch(self, stage_index: int, epoch: int) -> None:
         stage = type(self.model).stages[stage_index]
         model = self._eval_model()
-        metrics = evaluate(model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed)
+        metrics = evaluate(model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage)
         self.metrics = metrics
         self.log.append(
             {"event": "eval", "split": "test", "stage": stage, "epoch": epoch + 1, "step": self.step, **metrics}
@@ -404,7 +404,7 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: Family, data: TensorData, batch_size: int, seed: int) -> dict[str, float]:
+def evaluate(model: Family, data: TensorData, batch_size: int, seed: int, stage: str = "main") -> dict[str, float]:
     """Mean of the family's held-out metrics over `data`, with fixed noise (seed) that
     leaves the training RNG stream untouched."""
     was_training = model.training
@@ -414,7 +414,7 @@ def evaluate(model: Family, data: TensorData, batch_size: int, seed: int) -> dic
         torch.manual_seed(seed)
         for start in range(0, len(data), batch_size):
             batch = data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
-            for key, value in model.evaluate(batch).items():
+            for key, value in model.evaluate(batch, stage).items():
                 totals[key] = totals.get(key, 0.0) + value.float().item() * len(batch.x)
     model.train(was_training)
     return {k: v / len(data) for k, v in totals.items()}
