@@ -71,6 +71,10 @@ class Family(nn.Module):
     config_class: ClassVar[type[FamilyConfig]] = FamilyConfig
     #: Training stages in order; each has its own objectives, optimisers and epochs.
     stages: ClassVar[tuple[str, ...]] = ("main",)
+    #: Conditional families take class labels: `sample(n, generator, label=…)` with an int or
+    #: an (n,) tensor (None: labels drawn uniformly with `generator`), and `reconstruct(x, label=…)`,
+    #: `encode(x, label=…)` with an (N,) tensor; their config has `num_classes`, filled from the data.
+    conditional: ClassVar[bool] = False
     #: The held-out metric that summarises training (lower is better); plotted and reported.
     headline_metric: ClassVar[str] = "loss"
     #: Plugin API versions this family was written against.
