@@ -60,6 +60,10 @@ class TrainConfig:
     #: Decay of an exponential moving average of the weights (timm ModelEmaV3); 0 turns it off.
     ema_decay: float = 0.0
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    #: Store image tensors channels-last (NHWC), which suits convolutions on many CPUs and GPUs.
+    channels_last: bool = False
+    #: Run the model through torch.compile (a one-off compile cost at start).
+    compile: bool = False
     #: Clip the gradient norm of each objective's parameters to this; 0 turns it off.
     grad_clip: float = 0.0
     log_every: int = 20

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo import modelfile
+from zoo import distributed, modelfile
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.devices import autocast, resolve_device
+from zoo.distributed import World
 from zoo.errors import InvalidInputError, NotFoundError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
@@ -77,13 +78,22 @@ def train(
             or any(v is not None for k, v in shorthand.items() if k != "train.epochs")
         ):
             raise InvalidInputError("--resume continues a run as it was recipe'd; only --epochs may change")
-        return Trainer.resume(Path(resume), epochs=epochs, device=device, reporter=reporter).fit()
-    if family is None:
+    elif family is None:
         raise InvalidInputError("name a family to train (see `zoo list`)")
-    extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
-    resolved = load_recipe(family, recipe, [*overrides, *extra])
-    run_dir = new_run_dir(out, resolved.family, resolved.data)
-    return Trainer(resolved, run_dir, device=device, reporter=reporter).fit()
+    world, chosen = distributed.setup(device)
+    try:
+        if not world.is_main:
+            reporter = None
+        if resume is not None:
+            trainer = Trainer.resume(Path(resume), epochs=epochs, device=chosen, reporter=reporter, world=world)
+        else:
+            extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
+            resolved = load_recipe(family, recipe, [*overrides, *extra])
+            run_dir = world.broadcast(new_run_dir(out, resolved.family, resolved.data) if world.is_main else None)
+            trainer = Trainer(resolved, run_dir, device=chosen, reporter=reporter, world=world)
+        return trainer.fit()
+    finally:
+        distributed.shutdown(world)
 
 
 class _StopRequested(Exception):
@@ -95,21 +105,25 @@ class Trainer:
         self,
         recipe: Recipe,
         run_dir: Path,
-        device: str = "auto",
+        device: str | torch.device = "auto",
         reporter: Reporter | None = None,
         checkpoint: dict[str, Any] | None = None,
+        world: World | None = None,
     ) -> None:
         self.recipe = recipe
         self.run_dir = run_dir
         self.device = resolve_device(device)
         self.reporter = reporter or Reporter()
+        self.world = world or World()
         self.log = MetricsLog(run_dir)
         self.resume_state = checkpoint
         self.stop_requested = False
 
     # ---------------------------------------------------------------- resume
     @classmethod
-    def resume(cls, run_dir: Path, epochs: int | None, device: str, reporter: Reporter | None) -> Trainer:
+    def resume(
+        cls, run_dir: Path, epochs: int | None, device: str | torch.device, reporter: Reporter | None, world: World
+    ) -> Trainer:
         recipe_path = run_dir / RECIPE_FILE
         if not run_dir.is_dir() or not recipe_path.is_file():
             raise NotFoundError(f"'{run_dir}' is not a zoo run folder (no {RECIPE_FILE})")
@@ -126,8 +140,10 @@ class Trainer:
             raise InvalidInputError(
                 f"run '{run_dir}' is finished after {state['epoch']} epochs; pass --epochs N with more to train on"
             )
-        trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state)
-        trainer.log.truncate(state["metrics_bytes"])
+        trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state, world=world)
+        if world.is_main:
+            trainer.log.truncate(state["metrics_bytes"])
+            _remove_stale_temporaries(run_dir)
         return trainer
 
     # ---------------------------------------------------------------- setup
@@ -148,6 +164,10 @@ class Trainer:
         config = cls.build_config(model_data)
         _seed_everything(recipe.seed)
         self.model: Family = cls(config).to(self.device)
+        if recipe.train.channels_last and len(self.data.shape) == 3:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # Same initial weights everywhere; different noise on each rank from here on.
+        _seed_everything(recipe.seed + self.world.rank)
         self.train_data = _to_device(self.data.train, self.device)
         self.test_data = _to_device(self.data.test, self.device)
 
@@ -162,6 +182,10 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise InvalidInputError(
                 f"batch size {config.batch_size} is larger than the {len(self.train_data)} training examples"
+            )
+        if config.batch_size % self.world.size:
+            raise InvalidInputError(
+                f"batch size {config.batch_size} does not split evenly over {self.world.size} processes"
             )
         self.optimizers, self.schedulers = {}, {}
         for objective in self.objectives:
@@ -194,6 +218,24 @@ class Trainer:
                 self.schedulers[objective.name] = scheduler
         self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+        self.forward_model = self._wrap(config)
+
+    def _wrap(self, config: TrainConfig) -> torch.nn.Module:
+        """What the loop calls: the model, inside DistributedDataParallel when there are
+        several processes, compiled when the recipe asks for it."""
+        model: torch.nn.Module = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            trained = {id(p) for o in self.objectives for p in o.parameters() if p.requires_grad}
+            every = [p for p in self.model.parameters() if p.requires_grad]
+            # Steps that touch only some parameters (a GAN's critic step) need DDP to look
+            # for unused ones; a single objective over every parameter does not.
+            partial = len(self.objectives) > 1 or len(trained) < len(every)
+            model = DistributedDataParallel(model, find_unused_parameters=partial)
+        if config.compile:
+            model = torch.compile(model)
+        return model
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Run:
@@ -240,21 +282,23 @@ class Trainer:
             sums: dict[str, torch.Tensor] = {}
             count, window_start, window_images = 0, time.perf_counter(), 0
             for b in range(start_batch, self.steps_per_epoch):
-                batch = self.train_data.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
+                batch = self.train_data.batch(
+                    self.world.shard(order[b * config.batch_size : (b + 1) * config.batch_size])
+                )
                 terms = self._train_step(batch, stage, epoch)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
-                window_images += len(batch.x)
+                window_images += len(batch.x) * self.world.size
                 if self.step % config.log_every == 0 or b == self.steps_per_epoch - 1:
                     now = time.perf_counter()
-                    record = {k: (v / count).item() for k, v in sums.items()}
+                    record = self._mean_over_ranks(sums, count)
                     self._check_finite_window(record, epoch)
                     record["images_per_s"] = window_images / max(now - window_start, 1e-9)
                     self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
                     self.reporter.advance(b + 1, record)
                     sums, count, window_start, window_images = {}, 0, now, 0
-                if self.stop_requested:
+                if self._any_rank(self.stop_requested):
                     self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
                     raise _StopRequested
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
@@ -271,9 +315,11 @@ class Trainer:
             optimizer = self.optimizers[objective.name]
             optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, config.precision):
-                out = self.model(batch, objective=objective.name, stage=stage)
+                out = self.forward_model(batch, objective=objective.name, stage=stage)
             prefix = "" if len(self.objectives) == 1 else f"{objective.name}/"
-            if self.device.type == "cpu" and not torch.isfinite(out.total):
+            # On CPU a check per step costs nothing; on accelerators it would sync, so the
+            # loss is checked when it is logged instead.
+            if self.device.type == "cpu" and self._any_rank(not torch.isfinite(out.total)):
                 self._diverged(out.terms | {"loss": out.total}, epoch, prefix)
             loss = self.scaler.scale(out.total) if self.scaler else out.total
             loss.backward()
@@ -306,6 +352,19 @@ class Trainer:
             "(lower the learning rate or set train.grad_clip)"
         )
 
+    def _any_rank(self, flag: bool | torch.Tensor) -> bool:
+        """Whether `flag` holds on any process (so that every rank stops together)."""
+        if not self.world.distributed:
+            return bool(flag)
+        return bool(self.world.all_reduce(torch.tensor([float(flag)], device=self.device), "max").item())
+
+    def _mean_over_ranks(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        keys = list(sums)
+        if not keys:
+            return {}
+        values = self.world.all_reduce(torch.stack([sums[k] for k in keys]) / count) / self.world.size
+        return dict(zip(keys, values.tolist(), strict=True))
+
     def _check_finite_window(self, record: dict[str, float], epoch: int) -> None:
         """On accelerators the loss is checked when it is logged, not every step (no syncs)."""
         if any(not math.isfinite(v) for v in record.values()):
@@ -315,8 +374,40 @@ class Trainer:
     def _end_epoch(self, stage_index: int, epoch: int) -> None:
         stage = type(self.model).stages[stage_index]
         model = self._eval_model()
-        metrics = evaluate(model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage)
+        metrics = evaluate(
+            model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.world
+        )
         self.metrics = metrics
+        if self.world.distributed:
+            self._check_replicas(epoch)
+        if self.world.is_main:
+            self._write_epoch_outputs(model, stage, epoch, metrics)
+        self.model.train()
+        last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
+        if last and self.world.is_main:
+            self.log.append(
+                {"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **metrics}
+            )
+        # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
+        stage_done = epoch + 1 == self.stage_config.epochs and not last
+        next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
+        self._save_checkpoint(next_stage, next_epoch, 0, finished=last)
+        self.reporter.end_epoch(stage, epoch, self.stage_config.epochs, metrics)
+
+    def _check_replicas(self, epoch: int) -> None:
+        """Every process must hold the same weights and buffers; compare them with rank 0's."""
+        state = torch.cat([t.detach().float().flatten() for t in self.model.state_dict().values()])
+        reference = state.clone()
+        torch.distributed.broadcast(reference, src=0)
+        difference = self.world.all_reduce((state - reference).abs().max().reshape(1), "max").item()
+        if self.world.is_main:
+            self.log.append({"event": "replicas", "epoch": epoch + 1, "step": self.step, "max_difference": difference})
+        if difference > 0:
+            raise TrainingError(
+                f"processes hold different weights after epoch {epoch + 1} (max difference {difference:g})"
+            )
+
+    def _write_epoch_outputs(self, model: Family, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.log.append(
             {"event": "eval", "split": "test", "stage": stage, "epoch": epoch + 1, "step": self.step, **metrics}
         )
@@ -329,21 +420,12 @@ class Trainer:
                 f"epoch-{epoch + 1:03d}.png" if len(type(model).stages) == 1 else f"{stage}-epoch-{epoch + 1:03d}.png"
             )
             save_grid(images, self.run_dir / SAMPLES_DIR / name)
-        self.model.train()
         modelfile.save(model, self.run_dir, data=self.recipe.data)
         loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=type(model).headline_metric)
-        last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
-        if last:
-            self.log.append(
-                {"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **metrics}
-            )
-        # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
-        stage_done = epoch + 1 == self.stage_config.epochs and not last
-        next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
-        self._save_checkpoint(next_stage, next_epoch, 0, finished=last)
-        self.reporter.end_epoch(stage, epoch, self.stage_config.epochs, metrics)
 
     def _finish(self) -> None:
+        if not self.world.is_main:
+            return
         model = self._eval_model()
         card = model_card(model, self.recipe, self.metrics, samples=_latest_grid(self.run_dir))
         modelfile.save(model, self.run_dir, card=card, data=self.recipe.data, metrics=self.metrics)
@@ -369,9 +451,10 @@ class Trainer:
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict() if self.scaler else None,
-            "rng": _rng_state(),
+            "rng": self.world.gather(_rng_state()),
         }
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+        if self.world.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
 
     def _restore(self, state: dict[str, Any]) -> None:
         for name, optimizer in self.optimizers.items():
@@ -381,7 +464,11 @@ class Trainer:
             self.ema.module.load_state_dict(state["ema"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        states = state["rng"]
+        if len(states) == self.world.size:
+            _set_rng_state(states[self.world.rank])
+        else:  # another process count: same data order, fresh noise (not bit-exact)
+            _seed_everything(self.recipe.seed + self.world.rank + 7919 * self.step)
 
     @contextlib.contextmanager
     def _sigint_stops_training(self):
@@ -404,20 +491,27 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: Family, data: TensorData, batch_size: int, seed: int, stage: str = "main") -> dict[str, float]:
+def evaluate(
+    model: Family, data: TensorData, batch_size: int, seed: int, stage: str = "main", world: World | None = None
+) -> dict[str, float]:
     """Mean of the family's held-out metrics over `data`, with fixed noise (seed) that
-    leaves the training RNG stream untouched."""
+    leaves the training RNG stream untouched. With several processes each evaluates its
+    shard and the sums are combined."""
+    world = world or World()
     was_training = model.training
     model.eval()
-    totals: dict[str, float] = {}
+    totals: dict[str, torch.Tensor] = {}
+    rows = world.shard(torch.arange(len(data), device=data.x.device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start in range(0, len(data), batch_size):
-            batch = data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
+        for start in range(0, len(rows), batch_size):
+            batch = data.batch(rows[start : start + batch_size])
             for key, value in model.evaluate(batch, stage).items():
-                totals[key] = totals.get(key, 0.0) + value.float().item() * len(batch.x)
+                totals[key] = totals.get(key, 0.0) + value.detach().float() * len(batch.x)
     model.train(was_training)
-    return {k: v / len(data) for k, v in totals.items()}
+    keys = list(totals)  # the family's order, the same on every rank
+    summed = world.all_reduce(torch.stack([totals[k] for k in keys])) if keys else torch.zeros(0)
+    return dict(zip(keys, (summed / len(data)).tolist(), strict=True))
 
 
 def _epoch_order(seed: int, stage: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:
@@ -456,6 +550,12 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files left by a process killed while writing (see zoo.atomic)."""
+    for path in [*run_dir.glob(".*.tmp"), *run_dir.glob(f"{SAMPLES_DIR}/.*.tmp")]:
+        path.unlink(missing_ok=True)
 
 
 def _latest_grid(run_dir: Path) -> Path | None:

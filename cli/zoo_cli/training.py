@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 
@@ -23,16 +25,29 @@ import click
 @click.option("--seed", type=int, help="Random seed. Default: the recipe's.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary.")
-def train(family, recipe, data, epochs, batch_size, overrides, out, device, seed, resume, quiet) -> None:
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Data-parallel processes on this machine (launched with torchrun; gloo on CPU, nccl on GPU).",
+)
+@click.pass_context
+def train(ctx, family, recipe, data, epochs, batch_size, overrides, out, device, seed, resume, quiet, nproc) -> None:
     """Train FAMILY (e.g. vae) and write a run folder.
 
     The run folder holds config.json + model.safetensors (a model folder that
     `zoo sample` and `zoo.load` read), recipe.yaml, metrics.jsonl, sample grids,
     loss.png and a checkpoint. Ctrl-C stops after the current step and saves;
     `zoo train --resume RUN` continues bit for bit."""
+    import os
+
     import zoo
     from zoo.progress import Reporter, RichReporter
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _launch(ctx, nproc)
+        return
     reporter = Reporter() if quiet else RichReporter()
     try:
         run = zoo.train(
@@ -50,7 +65,62 @@ def train(family, recipe, data, epochs, batch_size, overrides, out, device, seed
         )
     finally:
         reporter.close()
-    _summary(run)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _summary(run)
+    if "WORLD_SIZE" in os.environ:
+        # A torchrun worker ends here: exit without running interpreter teardown, which can
+        # race with gloo's threads (the process group was already left cleanly).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _launch(ctx: click.Context, nproc: int) -> None:
+    """Re-run this command under torchrun with `nproc` processes; fail like it fails."""
+    import os
+    import subprocess
+
+    from zoo.errors import TrainingError
+    from zoo.recipes import load_recipe
+
+    params = dict(ctx.params)
+    if params["resume"] is None:  # refuse a bad recipe here, once, rather than in every worker
+        extra = [f"{k}={v}" for k, v in (("data", params["data"]), ("seed", params["seed"])) if v is not None]
+        load_recipe(params["family"], params["recipe"], [*params["overrides"], *extra])
+    args = [params["family"]] if params["family"] else []
+    flags = {
+        "--recipe": "recipe",
+        "--data": "data",
+        "--epochs": "epochs",
+        "--batch-size": "batch_size",
+        "--out": "out",
+        "--device": "device",
+        "--seed": "seed",
+        "--resume": "resume",
+    }
+    for flag, key in flags.items():
+        if params[key] is not None:
+            args += [flag, str(params[key])]
+    for item in params["overrides"]:
+        args += ["--set", item]
+    if params["quiet"]:
+        args.append("--quiet")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "zoo_cli",
+        "train",
+        *args,
+    ]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    code = subprocess.call(command, env=env)
+    if code != 0:
+        raise TrainingError(f"data-parallel training failed in a worker (exit code {code}); see its message above")
 
 
 def _summary(run) -> None:
