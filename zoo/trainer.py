@@ -409,7 +409,15 @@ class Trainer:
 
     def _write_epoch_outputs(self, model: Family, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.log.append(
-            {"event": "eval", "split": "test", "stage": stage, "epoch": epoch + 1, "step": self.step, **metrics}
+            {
+                "event": "eval",
+                "split": "test",
+                "stage": stage,
+                "epoch": epoch + 1,
+                "step": self.step,
+                "seconds": time.perf_counter() - self.started,
+                **metrics,
+            }
         )
         if self.stage_config.sample_grid and "sample" in model.capabilities():
             (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
