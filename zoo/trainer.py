@@ -266,6 +266,11 @@ class Trainer:
                     self._run_stage(stage_index, start_epoch, start_batch)
             except _StopRequested:
                 interrupted = True
+            finally:
+                # Drawn once at the end (also after a stop or a non-finite loss), not every
+                # epoch: matplotlib costs more than a small model's epoch.
+                if self.world.is_main:
+                    loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=cls.headline_metric)
         if not interrupted:
             self._finish()
         return Run(
@@ -429,7 +434,6 @@ class Trainer:
             )
             save_grid(images, self.run_dir / SAMPLES_DIR / name)
         modelfile.save(model, self.run_dir, data=self.recipe.data)
-        loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=type(model).headline_metric)
 
     def _finish(self) -> None:
         if not self.world.is_main:

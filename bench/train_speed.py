@@ -1,0 +1,377 @@
+"""Training speed: zoo's trainer against a bare PyTorch loop and pythae's trainer.
+
+Same networks (the default vae recipe's: conv 32-64-128, 16-d code), same data
+(mnist-5k train split, 4,000 images), batch size 64, Adam at a constant 2e-3, seed 0,
+each epoch followed by a test evaluation. Each measurement runs in its own process (so
+peak RSS is its own), imports and data loading excluded; systems are interleaved and
+repeated, and the median is reported. Also: zoo's speed options, time to a target test
+−ELBO, achieved FLOP/s against the machine's float32 matmul rate, CLI start-up.
+
+    python bench/train_speed.py              # full run (creates bench/.venv-pythae first)
+    python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
+
+Writes a table to stdout and bench/results/train_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYTHAE_VENV = HERE / ".venv-pythae"
+RESULTS = HERE / "results"
+BATCH, LR, SEED, LATENT = 64, 2e-3, 0, 16
+TARGET_NELBO = 152.0  # pythae's 3-epoch test −ELBO on this split (issue figure)
+
+
+# ----------------------------------------------------------------------------- networks
+def plain_vae_nets():
+    """The default vae recipe's encoder and decoder as plain torch modules (for pythae,
+    which cannot import zoo): conv 32-64-128 (k4 s2 p1, SiLU), linear heads."""
+    from torch import nn
+
+    encoder = nn.Sequential(
+        nn.Conv2d(1, 32, 4, 2, 1),
+        nn.SiLU(),
+        nn.Conv2d(32, 64, 4, 2, 1),
+        nn.SiLU(),
+        nn.Conv2d(64, 128, 4, 2, 1),
+        nn.SiLU(),
+        nn.Flatten(),
+        nn.Linear(128 * 3 * 3, 2 * LATENT),
+    )
+    decoder = nn.Sequential(
+        nn.Linear(LATENT, 128 * 3 * 3),
+        nn.SiLU(),
+        nn.Unflatten(1, (128, 3, 3)),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, output_padding=1),
+        nn.SiLU(),
+        nn.ConvTranspose2d(64, 32, 4, 2, 1),
+        nn.SiLU(),
+        nn.ConvTranspose2d(32, 1, 4, 2, 1),
+    )
+    return encoder, decoder
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- workers
+def worker_zoo(args) -> dict:
+    import timm.optim  # noqa: F401  (imports excluded from the timing)
+
+    import zoo
+
+    overrides = ["train.scheduler.name=none", f"train.optimizer.lr={LR}", f"train.batch_size={BATCH}"]
+    overrides += [f"train.{k}" for k in args.option]
+    with tempfile.TemporaryDirectory() as out:
+        zoo.load_dataset("mnist-5k")
+        start = time.perf_counter()
+        run = zoo.train("vae", epochs=args.epochs, seed=SEED, overrides=overrides, out=out)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "images": run.steps * BATCH, "nelbo": run.metrics["nelbo"]}
+
+
+def worker_bare(args) -> dict:
+    import torch
+
+    import zoo
+
+    data = zoo.load_dataset("mnist-5k")
+    torch.manual_seed(SEED)
+    model = zoo.create("vae", zoo.load_recipe("vae").model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    x, test = data.train.x, data.test.x
+    steps = len(x) // BATCH
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        model.train()
+        order = torch.randperm(len(x))
+        for b in range(steps):
+            loss = model.loss(zoo.Batch(x[order[b * BATCH : (b + 1) * BATCH]])).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            nelbo = sum(model.loss(zoo.Batch(test[i : i + 500])).terms["nelbo"].item() * 500 for i in (0, 500)) / 1000
+    return {"seconds": time.perf_counter() - start, "images": args.epochs * steps * BATCH, "nelbo": nelbo}
+
+
+def worker_pythae(args) -> dict:
+    """pythae's own trainer with the same nets (or with its MNIST benchmark nets)."""
+    import numpy as np
+    import torch
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+
+    arrays = np.load(args.data)
+    train, test = arrays["train"], arrays["test"]
+    config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
+    torch.manual_seed(SEED)
+    if args.pythae_nets:
+        from pythae.models.nn.benchmarks.mnist import Decoder_ResNet_AE_MNIST, Encoder_ResNet_VAE_MNIST
+
+        model = VAE(config, encoder=Encoder_ResNet_VAE_MNIST(config), decoder=Decoder_ResNet_AE_MNIST(config))
+    else:
+
+        class Encoder(BaseEncoder):
+            def __init__(self):
+                super().__init__()
+                self.net = plain_vae_nets()[0]
+
+            def forward(self, x):
+                mu, raw = self.net(x).chunk(2, dim=1)
+                scale = torch.nn.functional.softplus(raw) + 1e-4  # zoo's parameterisation
+                return ModelOutput(embedding=mu, log_covariance=2 * scale.log())
+
+        class Decoder(BaseDecoder):
+            def __init__(self):
+                super().__init__()
+                self.net = plain_vae_nets()[1]
+
+            def forward(self, z):
+                return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+        model = VAE(config, encoder=Encoder(), decoder=Decoder())
+    with tempfile.TemporaryDirectory() as out:
+        trainer_config = BaseTrainerConfig(
+            output_dir=out,
+            num_epochs=args.epochs,
+            learning_rate=LR,
+            per_device_train_batch_size=BATCH,
+            per_device_eval_batch_size=500,
+            optimizer_cls="Adam",
+            scheduler_cls=None,
+            seed=SEED,
+            no_cuda=True,
+            steps_saving=None,
+        )
+        trainer = BaseTrainer(model, train_dataset=train, eval_dataset=test, training_config=trainer_config)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(test)
+        out = model.encoder(x)
+        std = torch.exp(0.5 * out.log_covariance)
+        z = out.embedding + std * torch.randn_like(std)
+        probs = model.decoder(z).reconstruction.clamp(1e-7, 1 - 1e-7)
+        rec = torch.nn.functional.binary_cross_entropy(probs, x, reduction="none").flatten(1).sum(1)
+        kl = -0.5 * (1 + out.log_covariance - out.embedding.pow(2) - out.log_covariance.exp()).sum(1)
+        nelbo = (rec + kl).mean().item()
+    params = sum(p.numel() for p in model.parameters())
+    return {
+        "seconds": seconds,
+        "images": args.epochs * (len(train) // BATCH) * BATCH,
+        "nelbo": nelbo,
+        "parameters": params,
+    }
+
+
+def worker_default_recipe(args) -> dict:
+    """The default vae recipe as `zoo train vae` runs it; time to the first epoch whose test
+    −ELBO reaches the target, counted from process start (imports included)."""
+    import zoo
+
+    with tempfile.TemporaryDirectory() as out:
+        called = time.perf_counter() - PROCESS_START
+        run = zoo.train("vae", out=out)
+        records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["event"] == "eval"]
+    reached = next((r for r in evals if r["nelbo"] <= TARGET_NELBO), None)
+    return {
+        "seconds": run.seconds,
+        "nelbo": run.metrics["nelbo"],
+        "epochs": len(evals),
+        "seconds_to_target": None if reached is None else called + reached["seconds"],
+        "epoch_to_target": None if reached is None else reached["epoch"],
+    }
+
+
+def worker_flops(args) -> dict:
+    """FLOPs of one training image (forward + backward) of the default vae, and the
+    machine's float32 matmul rate (best of 5, 2048×2048)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import zoo
+
+    model = zoo.create("vae", zoo.load_recipe("vae").model)
+    x = zoo.load_dataset("mnist-5k").train.x[:BATCH]
+    with FlopCounterMode(display=False) as counter:
+        model.loss(zoo.Batch(x)).total.backward()
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = min(best, (time.perf_counter() - start) / 5)
+    return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": 2 * 2048**3 / best}
+
+
+WORKERS = {
+    "zoo": worker_zoo,
+    "bare": worker_bare,
+    "pythae": worker_pythae,
+    "default-recipe": worker_default_recipe,
+    "flops": worker_flops,
+}
+PROCESS_START = time.perf_counter()
+
+
+# ----------------------------------------------------------------------------- driver
+def run_worker(name: str, epochs: int, python: str = sys.executable, extra: list[str] | None = None) -> dict:
+    command = [python, str(Path(__file__).resolve()), "worker", name, "--epochs", str(epochs), *(extra or [])]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if result.returncode != 0:
+        raise SystemExit(f"worker {name} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def ensure_pythae() -> str:
+    python = PYTHAE_VENV / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", "import pythae"], capture_output=True).returncode:
+        subprocess.run([sys.executable, "-m", "venv", str(PYTHAE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pythae"], check=True)
+    return str(python)
+
+
+def export_data(path: Path) -> None:
+    import numpy as np
+
+    import zoo
+
+    splits = zoo.load_dataset("mnist-5k")
+    np.savez(path, train=splits.train.x.numpy(), test=splits.test.x.numpy())
+
+
+def startup_seconds(args: list[str], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(["zoo", *args], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    epochs, repeats = (2, 1) if options.quick else (options.epochs, options.repeats)
+    RESULTS.mkdir(exist_ok=True)
+    pythae_python = ensure_pythae()
+    data = RESULTS / "mnist-5k.npz"
+    export_data(data)
+
+    speed_options = {"bf16": ["precision=bf16"], "channels_last": ["channels_last=true"], "compile": ["compile=true"]}
+    runs: dict[str, list[dict]] = {}
+    for _ in range(repeats):  # interleaved, so drifts in machine load hit every system alike
+        runs.setdefault("zoo fp32", []).append(run_worker("zoo", epochs))
+        runs.setdefault("bare loop", []).append(run_worker("bare", epochs))
+        runs.setdefault("pythae", []).append(run_worker("pythae", epochs, pythae_python, ["--data", str(data)]))
+        for label, opts in speed_options.items():
+            extra = [a for o in opts for a in ("--option", o)]
+            runs.setdefault(f"zoo {label}", []).append(run_worker("zoo", epochs, extra=extra))
+
+    summary = {}
+    for label, results in runs.items():
+        summary[label] = {
+            "images_per_s": statistics.median(r["images"] / r["seconds"] for r in results),
+            "nelbo": statistics.median(r["nelbo"] for r in results),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
+            "repeats": len(results),
+        }
+    base = summary["pythae"]["images_per_s"]
+    bare = summary["bare loop"]["images_per_s"]
+    for row in summary.values():
+        row["vs_bare"] = row["images_per_s"] / bare
+        row["vs_pythae"] = row["images_per_s"] / base
+
+    default = run_worker("default-recipe", 0)
+    pythae_own = run_worker("pythae", 3, pythae_python, ["--data", str(data), "--pythae-nets"])
+    flops = run_worker("flops", 0)
+    zoo_rate = summary["zoo fp32"]["images_per_s"]
+    report = {
+        "epochs": epochs,
+        "batch_size": BATCH,
+        "threads": os.cpu_count(),
+        "throughput": summary,
+        "default_recipe": default,
+        "pythae_own_nets_3_epochs": pythae_own,
+        "time_to_target": {
+            "target_nelbo": TARGET_NELBO,
+            "zoo_seconds": default["seconds_to_target"],
+            "pythae_seconds_3_epochs": pythae_own["seconds"],
+            "speedup": (pythae_own["seconds"] / default["seconds_to_target"]) if default["seconds_to_target"] else None,
+        },
+        "flops": {
+            **flops,
+            "achieved_flops": flops["flops_per_image"] * zoo_rate,
+            "fraction_of_matmul": flops["flops_per_image"] * zoo_rate / flops["matmul_flops"],
+        },
+        "startup_seconds": {"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])},
+    }
+    (RESULTS / "train_speed.json").write_text(json.dumps(report, indent=2))
+    print(f"{'system':<18}{'images/s':>10}{'× bare':>8}{'× pythae':>10}{'test −ELBO':>12}{'peak RSS MB':>13}")
+    for label, row in summary.items():
+        print(
+            f"{label:<18}{row['images_per_s']:>10.0f}{row['vs_bare']:>8.2f}{row['vs_pythae']:>10.2f}"
+            f"{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
+        )
+    t = report["time_to_target"]
+    print(
+        f"\ndefault recipe: test −ELBO {default['nelbo']:.1f} after {default['epochs']} epochs, "
+        f"{default['seconds']:.0f} s;"
+        f" reaches {TARGET_NELBO:.0f} nats in {t['zoo_seconds']:.1f} s from process start"
+    )
+    print(
+        f"pythae, its own MNIST nets ({pythae_own['parameters']:,} parameters), 3 epochs: "
+        f"{pythae_own['seconds']:.0f} s,"
+        f" test −ELBO {pythae_own['nelbo']:.1f}; zoo is {t['speedup']:.1f}× sooner"
+    )
+    f = report["flops"]
+    print(
+        f"achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} of float32 matmul"
+        f" ({f['matmul_flops'] / 1e9:.0f} GFLOP/s)"
+    )
+    s = report["startup_seconds"]
+    print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
+
+
+def worker_main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("worker")
+    parser.add_argument("name", choices=WORKERS)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--option", action="append", default=[])
+    parser.add_argument("--data")
+    parser.add_argument("--pythae-nets", action="store_true")
+    args = parser.parse_args()
+    result = WORKERS[args.name](args)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker_main()
+    else:
+        main()
