@@ -143,8 +143,26 @@ def validate_recipe(data: dict[str, Any]) -> Recipe:
         if stage not in cls.stages:
             raise InvalidInputError(f"unknown stage 'stages.{stage}'{did_you_mean(stage, cls.stages)}")
     for stage in cls.stages:
-        recipe.stage_train(stage)
+        _check_timm_names(recipe.stage_train(stage), f"stages.{stage}" if stage in recipe.stages else "train")
     return recipe
+
+
+#: timm schedulers that step on a fixed schedule (plateau needs a metric; 'none' keeps lr fixed).
+SCHEDULERS = ("cosine", "tanh", "step", "multistep", "poly", "rsqrt", "constant", "none")
+
+
+def _check_timm_names(config: TrainConfig, where: str) -> None:
+    from timm.optim import list_optimizers
+
+    known = list_optimizers()
+    for name, opt in [("optimizer", config.optimizer), *((f"optimizers.{k}", v) for k, v in config.optimizers.items())]:
+        if opt.name.lower() not in known:
+            raise InvalidInputError(
+                f"{where}.{name}.name: timm has no optimizer '{opt.name}'{did_you_mean(opt.name, known)}"
+            )
+    name = config.scheduler.name
+    if name not in SCHEDULERS:
+        raise InvalidInputError(f"{where}.scheduler.name: unknown scheduler '{name}'{did_you_mean(name, SCHEDULERS)}")
 
 
 def parse_recipe_text(text: str, where: str) -> dict[str, Any]:

@@ -38,12 +38,16 @@ def new_run_dir(out: str | os.PathLike, family: str, data: str) -> Path:
 
 
 class MetricsLog:
-    """metrics.jsonl: one JSON record per line, appended and flushed as training goes."""
+    """metrics.jsonl: one JSON record per line, appended and flushed as training goes.
+    Only the writer process (rank 0) appends; on other ranks `append` does nothing."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, writer: bool = True) -> None:
         self.path = run_dir / METRICS_FILE
+        self.writer = writer
 
     def append(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()

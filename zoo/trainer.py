@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo import distributed, modelfile
+from zoo import atomic, distributed, modelfile
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.devices import autocast, resolve_device
@@ -89,8 +89,7 @@ def train(
         else:
             extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
             resolved = load_recipe(family, recipe, [*overrides, *extra])
-            run_dir = world.broadcast(new_run_dir(out, resolved.family, resolved.data) if world.is_main else None)
-            trainer = Trainer(resolved, run_dir, device=chosen, reporter=reporter, world=world)
+            trainer = Trainer(resolved, None, device=chosen, reporter=reporter, world=world, out=out)
         return trainer.fit()
     finally:
         distributed.shutdown(world)
@@ -104,18 +103,21 @@ class Trainer:
     def __init__(
         self,
         recipe: Recipe,
-        run_dir: Path,
+        run_dir: Path | None,
         device: str | torch.device = "auto",
         reporter: Reporter | None = None,
         checkpoint: dict[str, Any] | None = None,
         world: World | None = None,
+        out: str | Path = "runs",
     ) -> None:
+        """`run_dir` None: a new run, whose folder is made under `out` once the model is built."""
         self.recipe = recipe
         self.run_dir = run_dir
+        self.out = out
         self.device = resolve_device(device)
         self.reporter = reporter or Reporter()
         self.world = world or World()
-        self.log = MetricsLog(run_dir)
+        self.log = MetricsLog(run_dir, writer=self.world.is_main) if run_dir is not None else None
         self.resume_state = checkpoint
         self.stop_requested = False
 
@@ -170,6 +172,16 @@ class Trainer:
         _seed_everything(recipe.seed + self.world.rank)
         self.train_data = _to_device(self.data.train, self.device)
         self.test_data = _to_device(self.data.test, self.device)
+        for stage in cls.stages:
+            batch_size = recipe.stage_train(stage).batch_size
+            if batch_size > len(self.train_data):
+                raise InvalidInputError(
+                    f"batch size {batch_size} is larger than the {len(self.train_data)} training examples"
+                )
+            if batch_size % self.world.size:
+                raise InvalidInputError(
+                    f"batch size {batch_size} does not split evenly over {self.world.size} processes"
+                )
 
     def _build_stage(self, stage: str, config: TrainConfig) -> None:
         from timm.optim import create_optimizer_v2
@@ -179,14 +191,6 @@ class Trainer:
         self.stage_config = config
         self.objectives = self.model.objectives(stage)
         self.steps_per_epoch = len(self.train_data) // config.batch_size
-        if self.steps_per_epoch == 0:
-            raise InvalidInputError(
-                f"batch size {config.batch_size} is larger than the {len(self.train_data)} training examples"
-            )
-        if config.batch_size % self.world.size:
-            raise InvalidInputError(
-                f"batch size {config.batch_size} does not split evenly over {self.world.size} processes"
-            )
         self.optimizers, self.schedulers = {}, {}
         for objective in self.objectives:
             opt = config.optimizers.get(objective.name, config.optimizer)
@@ -196,7 +200,7 @@ class Trainer:
                 optimizer = create_optimizer_v2(
                     params, opt=opt.name, lr=opt.lr, weight_decay=opt.weight_decay, **kwargs
                 )
-            except (ValueError, AssertionError) as err:
+            except (ValueError, AssertionError, TypeError) as err:  # e.g. betas given to sgd
                 raise InvalidInputError(f"optimizer '{opt.name}': {err}") from None
             self.optimizers[objective.name] = optimizer
             if config.scheduler.name != "none":
@@ -211,10 +215,6 @@ class Trainer:
                     step_on_epochs=False,
                     updates_per_epoch=self.steps_per_epoch,
                 )
-                if scheduler is None:
-                    raise InvalidInputError(
-                        f"unknown scheduler '{sched.name}' (timm names: cosine, step, poly, tanh, none)"
-                    )
                 self.schedulers[objective.name] = scheduler
         self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
@@ -243,8 +243,13 @@ class Trainer:
         cls = type(self.model)
         state = self.resume_state or {"stage": 0, "epoch": 0, "batch": 0, "step": 0, "updates": {}}
         if self.resume_state is None:
-            (self.run_dir / RECIPE_FILE).write_text(self.recipe.to_yaml(), encoding="utf-8")
-            modelfile.save(self.model, self.run_dir, data=self.recipe.data)
+            # Only now, with everything checked and built, does the run get its folder.
+            made = new_run_dir(self.out, self.recipe.family, self.recipe.data) if self.world.is_main else None
+            self.run_dir = self.world.broadcast(made)
+            self.log = MetricsLog(self.run_dir, writer=self.world.is_main)
+            if self.world.is_main:
+                atomic.write_text(self.run_dir / RECIPE_FILE, self.recipe.to_yaml())
+                modelfile.save(self.model, self.run_dir, data=self.recipe.data)
         else:
             self.model.load_state_dict(state["model"])
         self.step = state["step"]
@@ -263,6 +268,8 @@ class Trainer:
                         start_epoch, start_batch = state["epoch"], state["batch"]
                     else:
                         start_epoch, start_batch = 0, 0
+                    if self.step == 0 and stage_index == 0:  # a checkpoint to go back to from the start
+                        self._save_checkpoint(0, 0, 0, finished=False)
                     self._run_stage(stage_index, start_epoch, start_batch)
             except _StopRequested:
                 interrupted = True
@@ -389,7 +396,7 @@ class Trainer:
             self._write_epoch_outputs(model, stage, epoch, metrics)
         self.model.train()
         last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
-        if last and self.world.is_main:
+        if last:
             self.log.append(
                 {"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **metrics}
             )
@@ -405,8 +412,7 @@ class Trainer:
         reference = state.clone()
         torch.distributed.broadcast(reference, src=0)
         difference = self.world.all_reduce((state - reference).abs().max().reshape(1), "max").item()
-        if self.world.is_main:
-            self.log.append({"event": "replicas", "epoch": epoch + 1, "step": self.step, "max_difference": difference})
+        self.log.append({"event": "replicas", "epoch": epoch + 1, "step": self.step, "max_difference": difference})
         if difference > 0:
             raise TrainingError(
                 f"processes hold different weights after epoch {epoch + 1} (max difference {difference:g})"
