@@ -81,6 +81,8 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
 
 def load(source: str | os.PathLike, device: str | torch.device = "cpu") -> Family:
     """A model from a model folder or run folder, in eval mode."""
+    if not str(source).strip():
+        raise InvalidInputError("no model given: name a run folder or a model folder")
     directory = Path(source)
     if not directory.is_dir():
         raise NotFoundError(f"no model folder at '{source}'")
