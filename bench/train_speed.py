@@ -112,6 +112,7 @@ def worker_pythae(args) -> dict:
     """pythae's own trainer with the same nets (or with its MNIST benchmark nets)."""
     import numpy as np
     import torch
+    from pythae.data.datasets import BaseDataset
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
@@ -122,9 +123,9 @@ def worker_pythae(args) -> dict:
     config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
     torch.manual_seed(SEED)
     if args.pythae_nets:
-        from pythae.models.nn.benchmarks.mnist import Decoder_ResNet_AE_MNIST, Encoder_ResNet_VAE_MNIST
+        from pythae.models.nn.benchmarks.mnist import Decoder_Conv_AE_MNIST, Encoder_Conv_VAE_MNIST
 
-        model = VAE(config, encoder=Encoder_ResNet_VAE_MNIST(config), decoder=Decoder_ResNet_AE_MNIST(config))
+        model = VAE(config, encoder=Encoder_Conv_VAE_MNIST(config), decoder=Decoder_Conv_AE_MNIST(config))
     else:
 
         class Encoder(BaseEncoder):
@@ -159,7 +160,8 @@ def worker_pythae(args) -> dict:
             no_cuda=True,
             steps_saving=None,
         )
-        trainer = BaseTrainer(model, train_dataset=train, eval_dataset=test, training_config=trainer_config)
+        datasets = [BaseDataset(torch.from_numpy(a), torch.zeros(len(a))) for a in (train, test)]
+        trainer = BaseTrainer(model, train_dataset=datasets[0], eval_dataset=datasets[1], training_config=trainer_config)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
