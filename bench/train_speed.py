@@ -161,7 +161,9 @@ def worker_pythae(args) -> dict:
             steps_saving=None,
         )
         datasets = [BaseDataset(torch.from_numpy(a), torch.zeros(len(a))) for a in (train, test)]
-        trainer = BaseTrainer(model, train_dataset=datasets[0], eval_dataset=datasets[1], training_config=trainer_config)
+        trainer = BaseTrainer(
+            model, train_dataset=datasets[0], eval_dataset=datasets[1], training_config=trainer_config
+        )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
