@@ -29,7 +29,8 @@ from torch import Tensor
 
 from zoo import modelfile
 from zoo.config import to_dict
-from zoo.datasets.splits import Splits, load_dataset
+from zoo.datasets.splits import Splits, TensorData, load_dataset
+from zoo.errors import ZooError
 from zoo.factory import family_class
 from zoo.family import CAPABILITIES, Batch, Family, FamilyConfig, LossOutput, Objective
 from zoo.progress import Reporter
@@ -130,12 +131,9 @@ def _subject(
 ) -> _Subject:
     cls = family_class(name)
     splits = load_dataset(data)
-    recipes = {r: load_recipe(name, r) for r in recipe_names(families.get(name).spec)}
-    if overrides is None and recipes:
-        recipe_name = min(recipes, key=lambda r: _parameter_count(cls, _shaped(cls, recipes[r].model, splits)))
-        recipe = recipes[recipe_name]
-    else:
-        recipe_name, recipe = None, load_recipe(name)
+    sizes = _recipe_sizes(name, cls, splits) if overrides is None else {}
+    recipe_name = min(sizes, key=sizes.get) if sizes else None
+    recipe = load_recipe(name, recipe_name)
     config = cls.build_config(_shaped(cls, {**recipe.model, **(overrides or {})}, splits))
     test = splits.test.head(16)
     batch = Batch(test.x.to(device), None if test.y is None else test.y.to(device))
@@ -164,8 +162,17 @@ def _shaped(cls: type[Family], model_data: Mapping[str, Any], splits: Splits) ->
     return shaped
 
 
-def _parameter_count(cls: type[Family], model_data: dict[str, Any]) -> int:
-    return sum(p.numel() for p in cls(cls.build_config(model_data)).parameters())
+def _recipe_sizes(name: str, cls: type[Family], splits: Splits) -> dict[str, int]:
+    """Parameters of the model of each recipe that builds at the data's shape (the 'recipes'
+    check reports those that do not validate)."""
+    sizes = {}
+    for recipe_name in recipe_names(families.get(name).spec):
+        try:
+            config = cls.build_config(_shaped(cls, load_recipe(name, recipe_name).model, splits))
+            sizes[recipe_name] = sum(p.numel() for p in cls(config).parameters())
+        except ZooError:
+            continue
+    return sizes
 
 
 @contextlib.contextmanager
@@ -320,7 +327,7 @@ def _check_uses(s: _Subject) -> None:
 class _HeldOut(Reporter):
     """Records each stage's held-out metrics before its first step and after its last epoch."""
 
-    def __init__(self, test: Any, batch_size: int, seed: int) -> None:
+    def __init__(self, test: TensorData, batch_size: int, seed: int) -> None:
         self.test, self.batch_size, self.seed = test, batch_size, seed
         self.before: dict[str, dict[str, float]] = {}
         self.after: dict[str, dict[str, float]] = {}
@@ -330,9 +337,8 @@ class _HeldOut(Reporter):
 
     def start_epoch(self, stage: str, epoch: int, epochs: int, steps: int, done: int) -> None:
         if epoch == 0 and done == 0:
-            test = dataclasses.replace(self.test, x=self.test.x.to(self.model.device))
-            if test.y is not None:
-                test.y = test.y.to(self.model.device)
+            device = self.model.device
+            test = TensorData(self.test.x.to(device), None if self.test.y is None else self.test.y.to(device))
             self.before[stage] = evaluate(self.model, test, self.batch_size, self.seed, stage)
 
     def end_epoch(self, stage: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.plugin import FamilySpec
 from zoo.registry import families
 from zoo.testing import CHECKS, check_family
 
@@ -263,3 +264,26 @@ def test_caller_overrides_and_data_shape_the_model_and_a_subset_of_checks_runs(r
 def test_unknown_family_fails_the_declaration_check():
     with pytest.raises(AssertionError, match="family 'nope' fails the 'declaration' check: NotFoundError"):
         check_family("nope")
+
+
+class WithRecipes(ToyAE):
+    """A toy whose recipes package holds one good and one broken recipe."""
+
+    name = "kit-recipes"
+
+
+def test_a_recipe_that_does_not_validate_fails_the_recipes_check(tmp_path, monkeypatch):
+    package = tmp_path / "kit_recipes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.yaml").write_text("data: digits\nmodel: {latent_dim: 2}\n")
+    (package / "bad.yaml").write_text("data: digits\nmodel: {latent_dm: 2}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    zoo.register(FamilySpec("kit-recipes", WithRecipes, "toy", recipes="kit_recipes", default_recipe="good"))
+    try:
+        report = check_family("kit-recipes", checks=["declaration", "uses"])
+        assert report.config["latent_dim"] == 2  # the recipe that builds; the broken one is left to 'recipes'
+        with pytest.raises(AssertionError, match="'recipes' check: recipe 'bad' does not validate: unknown key"):
+            check_family("kit-recipes")
+    finally:
+        families.unregister("kit-recipes")
