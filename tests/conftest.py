@@ -70,13 +70,20 @@ def assert_one_line_error(stderr: str, *words: str) -> None:
 
 
 def make_plugin_env(
-    root: Path, name: str, module_source: str, entry_points: str, version: str = "1.0"
+    root: Path,
+    name: str,
+    module_source: str,
+    entry_points: str,
+    version: str = "1.0",
+    extra_modules: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """An installed-looking distribution `name` (a .dist-info with entry points and a module)
-    under `root`; returns env vars that put it on a subprocess's path."""
+    """An installed-looking distribution `name` (a .dist-info with entry points and a module,
+    plus `extra_modules` by module name) under `root`; returns env vars that put it on a
+    subprocess's path."""
     root.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_")
-    (root / f"{module}.py").write_text(textwrap.dedent(module_source))
+    for module_name, source in {module: module_source, **(extra_modules or {})}.items():
+        (root / f"{module_name}.py").write_text(textwrap.dedent(source))
     info = root / f"{module}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")

@@ -7,7 +7,7 @@ from typing import Any
 from zoo.errors import IncompatiblePluginError
 from zoo.family import Family, FamilyConfig
 from zoo.plugin import DatasetSpec, FamilySpec
-from zoo.registry import Entry, datasets, families, load_object
+from zoo.registry import Entry, api_status, datasets, families, load_object
 
 _classes: dict[str, type[Family]] = {}
 
@@ -25,6 +25,11 @@ def family_class(name: str) -> type[Family]:
         if cls.name != entry.name:
             raise IncompatiblePluginError(
                 f"family '{entry.name}' from package {entry.package} loads class {cls.__name__} named '{cls.name}'"
+            )
+        status, reason = api_status(cls)
+        if status != "ok":
+            raise IncompatiblePluginError(
+                f"family '{entry.name}' from package {entry.package}: class {cls.__name__} was {reason}"
             )
         _classes[key] = cls
     return _classes[key]

@@ -84,7 +84,7 @@ class Registry(Generic[S]):
         if not isinstance(spec, self.spec_type):
             raise TypeError(f"expected a {self.spec_type.__name__}, got {type(spec).__name__}")
         self._registered = [e for e in self._registered if e.name != spec.name]
-        entry = Entry(spec.name, spec, package, version, *_api_status(spec))
+        entry = Entry(spec.name, spec, package, version, *api_status(spec))
         self._registered.insert(0, entry)
         return entry
 
@@ -117,7 +117,7 @@ class Registry(Generic[S]):
         if spec.name != ep.name:
             reason = f"entry point '{ep.name}' declares a {self.kind} named '{spec.name}'"
             return Entry(ep.name, None, package, version, "broken", reason)
-        return Entry(ep.name, spec, package, version, *_api_status(spec))
+        return Entry(ep.name, spec, package, version, *api_status(spec))
 
     @staticmethod
     def _with_duplicates_marked(entries: list[Entry[S]]) -> list[Entry[S]]:
@@ -139,7 +139,8 @@ class Registry(Generic[S]):
         return marked
 
 
-def _api_status(spec: Any) -> tuple[str, str]:
+def api_status(spec: Any) -> tuple[str, str]:
+    """("ok", "") if `spec` (a FamilySpec or a Family class) supports this zoo's plugin API."""
     versions = getattr(spec, "api_versions", (PLUGIN_API_VERSION,))
     if PLUGIN_API_VERSION in versions:
         return "ok", ""

@@ -53,9 +53,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from zoo_cli import catalogue, imaging, training
+    from zoo_cli import catalogue, imaging, plugins, training
 
-    for command in (catalogue.list_command, catalogue.info, training.train, imaging.sample, imaging.reconstruct):
+    for command in (
+        catalogue.list_command,
+        catalogue.info,
+        training.train,
+        imaging.sample,
+        imaging.reconstruct,
+        plugins.plugin,
+    ):
         main.add_command(command)
 
 

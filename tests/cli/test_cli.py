@@ -14,7 +14,9 @@ from zoo.modelfile import WEIGHTS_FILE
 
 
 def test_help_works_on_every_command(cli):
-    for command in ([], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"]):
+    commands = [[], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"], ["plugin"], ["plugin", "new"]]
+    commands.append(["plugin", "check"])
+    for command in commands:
         result = cli(*command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 

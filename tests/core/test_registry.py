@@ -1,10 +1,11 @@
 import json
+import os
 
 import pytest
 import torch
 
 import zoo
-from tests.conftest import make_plugin_env, run_zoo
+from tests.conftest import assert_one_line_error, make_plugin_env, run_zoo
 from zoo.errors import IncompatiblePluginError, NotFoundError
 from zoo.plugin import FamilySpec
 from zoo.registry import FIRST_PARTY, families
@@ -77,13 +78,65 @@ from zoo.plugin import FamilySpec
 family = FamilySpec(name="vae", model="zoo_vae.model:VAE", summary="another vae")
 """
 
+FUTURE_PLUGIN = """
+from zoo.plugin import FamilySpec
+family = FamilySpec(name="future", model="zoo_future_model:Future", summary="from the future", api_versions=(99,))
+"""
 
-def test_broken_and_duplicate_plugins_are_reported_while_vae_works(tmp_path):
-    env = make_plugin_env(
-        tmp_path / "broken", "zoo-broken", BROKEN_PLUGIN, "[zoo.families]\nbroken = zoo_broken:family\n"
-    )
-    dup = make_plugin_env(tmp_path / "dup", "zoo-dup", DUPLICATE_PLUGIN, "[zoo.families]\nvae = zoo_dup:family\n")
-    env["PYTHONPATH"] = f"{dup['PYTHONPATH'].split(':')[0]}:{env['PYTHONPATH']}"
+RAISING_PLUGIN = """
+from zoo.plugin import FamilySpec
+family = FamilySpec(name="raising", model="zoo_raising:Model", recipes=1 / 0)
+"""
+
+HALF_BROKEN_PLUGIN = """
+from zoo.plugin import FamilySpec
+family = FamilySpec(name="half", model="zoo_half_model:Half", summary="its model module fails to import")
+"""
+
+OLD_CLASS_PLUGIN = """
+from zoo.plugin import FamilySpec
+family = FamilySpec(name="oldclass", model="zoo_oldclass_model:OldClass", summary="spec says 1, class says 99")
+"""
+
+OLD_CLASS_MODEL = """
+import zoo
+class OldClass(zoo.Family):
+    name = "oldclass"
+    api_versions = (99,)
+"""
+
+BAD_DATASET_PLUGIN = """
+from zoo.plugin import DatasetSpec
+data = DatasetSpec(name="lost-data", loader="zoo_lost_loader:load", summary="its loader module is missing")
+"""
+
+PLUGINS = [
+    ("zoo-broken", BROKEN_PLUGIN, "[zoo.families]\nbroken = zoo_broken:family\n", {}),
+    ("zoo-dup", DUPLICATE_PLUGIN, "[zoo.families]\nvae = zoo_dup:family\n", {}),
+    ("zoo-future", FUTURE_PLUGIN, "[zoo.families]\nfuture = zoo_future:family\n", {}),
+    ("zoo-raising", RAISING_PLUGIN, "[zoo.families]\nraising = zoo_raising:family\n", {}),
+    (
+        "zoo-half",
+        HALF_BROKEN_PLUGIN,
+        "[zoo.families]\nhalf = zoo_half:family\n",
+        {"zoo_half_model": "raise OSError('no GPU driver')"},
+    ),
+    (
+        "zoo-oldclass",
+        OLD_CLASS_PLUGIN,
+        "[zoo.families]\noldclass = zoo_oldclass:family\n",
+        {"zoo_oldclass_model": OLD_CLASS_MODEL},
+    ),
+    ("zoo-lost", BAD_DATASET_PLUGIN, "[zoo.datasets]\nlost-data = zoo_lost:data\n", {}),
+]
+
+
+def test_broken_incompatible_and_duplicate_plugins_are_reported_while_vae_works(tmp_path):
+    paths = []
+    for name, source, entry_points, extra in PLUGINS:
+        env = make_plugin_env(tmp_path / name, name, source, entry_points, extra_modules=extra)
+        paths.append(env["PYTHONPATH"].split(os.pathsep)[0])
+    env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     result = run_zoo("list", "--json", env=env)
     assert result.returncode == 0, result.stderr
     listed = {(f["name"], f["package"]): f for f in json.loads(result.stdout)["families"]}
@@ -93,9 +146,38 @@ def test_broken_and_duplicate_plugins_are_reported_while_vae_works(tmp_path):
     assert listed[("vae", "zoo")]["status"] == "ok"
     assert listed[("vae", "zoo-dup")]["status"] == "duplicate"
     assert "zoo-dup:vae" in listed[("vae", "zoo-dup")]["error"]
+    future = listed[("future", "zoo-future")]
+    assert future["status"] == "incompatible" and future["error"] == ("written for plugin API 99; this zoo provides 1")
+    assert listed[("raising", "zoo-raising")]["status"] == "broken"
+    assert listed[("raising", "zoo-raising")]["error"] == "ZeroDivisionError: division by zero"
+    # zoo list reads specs only: these two fail when their model class is imported
+    assert listed[("half", "zoo-half")]["status"] == "ok" and listed[("oldclass", "zoo-oldclass")]["status"] == "ok"
+    lost = next(d for d in json.loads(result.stdout)["datasets"] if d["name"] == "lost-data")
+    assert lost["status"] == "ok" and lost["package"] == "zoo-lost"
 
     table = run_zoo("list", env={**env, "COLUMNS": "200"})
     assert table.returncode == 0 and "broken" in table.stdout and "this plugin is broken" in table.stdout
+
+    check = run_zoo("plugin", "check", "--json", env=env)
+    assert check.returncode == 1, check.stderr
+    statuses = {(s["kind"], s["name"], s["package"]): (s["status"], s["error"]) for s in json.loads(check.stdout)}
+    assert statuses[("family", "vae", "zoo")] == ("ok", "")
+    assert statuses[("family", "broken", "zoo-broken")][0] == "broken"
+    assert statuses[("family", "vae", "zoo-dup")][0] == "duplicate"
+    assert statuses[("family", "future", "zoo-future")][0] == "incompatible"
+    assert statuses[("family", "raising", "zoo-raising")][0] == "broken"
+    assert statuses[("family", "half", "zoo-half")] == (
+        "broken",
+        "family 'half' failed to load (zoo_half_model:Half): OSError: no GPU driver",
+    )
+    assert statuses[("family", "oldclass", "zoo-oldclass")] == (
+        "incompatible",
+        "family 'oldclass' from package zoo-oldclass: class OldClass was written for plugin API 99; "
+        "this zoo provides 1",
+    )
+    assert statuses[("dataset", "lost-data", "zoo-lost")][0] == "broken"
+    assert statuses[("dataset", "mnist-5k", "zoo")] == ("ok", "")
+    assert sum(status != "ok" for status, _ in statuses.values()) == 7 and "Traceback" not in check.stderr
 
     train = run_zoo(
         "train",
@@ -116,9 +198,10 @@ def test_broken_and_duplicate_plugins_are_reported_while_vae_works(tmp_path):
     assert train.returncode == 0, train.stderr
     assert len(list((tmp_path / "runs").glob("vae-digits-*/model.safetensors"))) == 1
 
-    use = run_zoo("info", "broken", env=env)
-    assert use.returncode == 2
-    assert "broken" in use.stderr and "Traceback" not in use.stderr
+    for family, words in [("broken", ["broken"]), ("future", ["incompatible", "plugin API 99"]), ("half", ["OSError"])]:
+        use = run_zoo("info", family, env=env)
+        assert use.returncode == 2
+        assert_one_line_error(use.stderr, *words)
 
     disabled = run_zoo("list", "--json", env={**env, "ZOO_DISABLE_PLUGINS": "1"})
     assert {f["package"] for f in json.loads(disabled.stdout)["families"]} == {"zoo"}

@@ -1,0 +1,19 @@
+"""Every first-party family passes zoo's conformance kit (families added later are picked up
+from the registry, with no change here)."""
+
+import pytest
+
+import zoo.testing
+from zoo.registry import families
+
+FIRST_PARTY = sorted(e.name for e in families.entries() if e.first_party and e.status == "ok")
+
+
+def test_the_first_party_families_are_found():
+    assert "vae" in FIRST_PARTY
+
+
+@pytest.mark.parametrize("family", FIRST_PARTY)
+def test_first_party_family_passes_the_conformance_kit(family):
+    report = zoo.testing.check_family(family)
+    assert report.passed == list(zoo.testing.CHECKS), report
