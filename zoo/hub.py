@@ -239,14 +239,19 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
 # ------------------------------------------------------------------------- errors
 @contextlib.contextmanager
 def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterator[None]:
-    """Run a transfer without progress bars (zoo prints one summary line), turning
-    huggingface_hub's and the network's errors into one-line ZooErrors; after a failed
+    """Run a transfer without progress bars or retry warnings (zoo prints one summary line),
+    turning huggingface_hub's and the network's errors into one-line ZooErrors; after a failed
     download, drop the partial files it left in the cache."""
+    import logging
+
     from huggingface_hub import constants, errors
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     quiet = are_progress_bars_disabled()
     disable_progress_bars()
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
     try:
         yield
     except ZooError:
@@ -272,7 +277,8 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
             ) from None
         raise HubError(
             f"cannot reach the Hub at {constants.ENDPOINT} to {action} {what}"
-            f"{f' ({_first_line(cause)})' if cause else ''}, and it is not in the cache: check the network or HF_ENDPOINT"
+            f"{f' ({_first_line(cause)})' if cause else ''}, and it is not in the cache: "
+            "check the network or HF_ENDPOINT"
         ) from None
     except errors.HfHubHTTPError as err:
         _drop_partial_downloads(repo)
@@ -294,6 +300,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
         _drop_partial_downloads(repo)
         raise HubError(f"{action} of {what} failed: {type(err).__name__}: {_first_line(err)}") from None
     finally:
+        hub_logger.setLevel(level)
         if not quiet:
             enable_progress_bars()
 

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from zoo import __version__, atomic
-from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError
+from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean
 from zoo.factory import family_class, family_entry
 from zoo.family import Family
 from zoo.plugin import PLUGIN_API_VERSION
@@ -111,7 +111,8 @@ def _installed_family(meta: dict[str, Any]) -> type[Family]:
             advice = f"install its plugin: pip install {package}"
         else:
             advice = "install the plugin package that provides it"
-        raise NotFoundError(f"this model is a '{name}', a family that is not installed: {advice}")
+        installed = did_you_mean(name, families.names())
+        raise NotFoundError(f"no family named '{name}'{installed} (this model needs it: {advice})")
     return family_class(name)
 
 

@@ -14,7 +14,7 @@ from zoo.modelfile import WEIGHTS_FILE
 
 
 def test_help_works_on_every_command(cli):
-    for command in ([], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"]):
+    for command in ([], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"], ["push"], ["pull"]):
         result = cli(*command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 
