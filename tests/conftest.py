@@ -1,10 +1,14 @@
-"""Fixtures many tests share: a small trained run, a CLI runner, an isolated plugin env."""
+"""Fixtures many tests share: a small trained run, a CLI runner, an isolated plugin env,
+and the loopback Hub every Hub transfer in the tests goes to."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,6 +16,35 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
+from tests.hub.server import HubServer
+
+#: The token the loopback Hub accepts for writes (HF_TOKEN of the test process).
+HUB_TOKEN = "hf_zoo_test_write"
+HUB_READ_ONLY_TOKEN = "hf_zoo_test_read"
+# huggingface_hub reads its settings when first imported, so they are set here, before any
+# test module imports it; subprocesses inherit them. The server binds now and serves once
+# the `hub` fixture starts it.
+HUB = HubServer(write_token=HUB_TOKEN, read_only_token=HUB_READ_ONLY_TOKEN)
+HF_HOME = tempfile.mkdtemp(prefix="zoo-test-hf-")
+atexit.register(shutil.rmtree, HF_HOME, ignore_errors=True)
+os.environ.update(
+    HF_ENDPOINT=HUB.url,
+    HF_HOME=HF_HOME,
+    HF_TOKEN=HUB_TOKEN,
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_HUB_DISABLE_XET="1",
+    HF_HUB_OFFLINE="0",
+)
+os.environ.pop("HF_HUB_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """The loopback Hub (tests/hub/server.py) that HF_ENDPOINT points at, serving."""
+    HUB.start()
+    yield HUB
+    HUB.stop()
+
 
 #: A recipe small enough to train in seconds: digits, 8×8, a few epochs.
 TINY = [

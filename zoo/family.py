@@ -10,8 +10,10 @@ that data-parallel wrappers see every step.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -152,3 +154,25 @@ class Family(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    # publishing (the work is zoo.hub's) ----------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike, repo_id: str | None = None) -> Path:
+        """Write a model folder (config.json, model.safetensors, card, sample grid) that
+        `zoo.load` and `zoo push` take."""
+        from zoo.hub import save_pretrained
+
+        return save_pretrained(self, directory, repo_id=repo_id)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        branch: str | None = None,
+        message: str | None = None,
+        token: str | None = None,
+    ) -> Any:
+        """Publish this model to the Hub repo `repo_id` (created if needed); returns zoo.hub.Pushed."""
+        from zoo.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, private=private, branch=branch, message=message, token=token)

@@ -17,10 +17,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from zoo import __version__, atomic
-from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError
+from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean
 from zoo.factory import family_class, family_entry
 from zoo.family import Family
 from zoo.plugin import PLUGIN_API_VERSION
+from zoo.registry import FIRST_PARTY, families
 
 FORMAT = "zoo-model"
 FORMAT_VERSION = 1
@@ -79,15 +80,16 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load(source: str | os.PathLike, device: str | torch.device = "cpu") -> Family:
-    """A model from a model folder or run folder, in eval mode."""
-    if not str(source).strip():
-        raise InvalidInputError("no model given: name a run folder or a model folder")
-    directory = Path(source)
+def load(source: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> Family:
+    """A model, in eval mode, from a run folder, a model folder, a Hub repo id (`user/name`,
+    `hf-hub:user/name[@revision]`) or a catalogue short name; Hub models go through the cache."""
+    from zoo.hub import locate
+
+    directory = locate(source, revision)
     if not directory.is_dir():
         raise NotFoundError(f"no model folder at '{source}'")
     meta = read_metadata(directory)
-    cls = family_class(meta["family"])
+    cls = _installed_family(meta)
     try:
         config = cls.build_config(meta["config"])
     except ZooError as err:
@@ -95,6 +97,23 @@ def load(source: str | os.PathLike, device: str | torch.device = "cpu") -> Famil
     model = cls(config)
     load_weights(model, directory / WEIGHTS_FILE)
     return model.to(device).eval()
+
+
+def _installed_family(meta: dict[str, Any]) -> type[Family]:
+    """The class of the family config.json names; if no installed plugin provides it, say
+    which package to install."""
+    name = meta["family"]
+    if not any(e.name == name for e in families.entries()):
+        package = meta.get("package")
+        if package == FIRST_PARTY:
+            advice = f"it was saved by zoo {meta.get('zoo_version', '?')}; upgrade zoo (pip install -U zoo)"
+        elif isinstance(package, str) and package and not package.startswith("<"):
+            advice = f"install its plugin: pip install {package}"
+        else:
+            advice = "install the plugin package that provides it"
+        installed = did_you_mean(name, families.names())
+        raise NotFoundError(f"no family named '{name}'{installed} (this model needs it: {advice})")
+    return family_class(name)
 
 
 def load_weights(model: Family, path: Path) -> None:

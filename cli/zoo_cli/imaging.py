@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import click
 
+from zoo_cli.hub import revision_option
 
-def _load(model: str, device: str):
+
+def _load(model: str, device: str, revision: str | None):
+    """The model and its folder, for any reference: run or model folder, Hub id, catalogue name."""
     import zoo
     from zoo.devices import resolve_device
+    from zoo.hub import locate
 
-    return zoo.load(model, device=resolve_device(device))
+    folder = locate(model, revision)
+    return zoo.load(folder, device=resolve_device(device)), folder
 
 
 def _require(model, capability: str) -> None:
@@ -27,13 +32,16 @@ def _require(model, capability: str) -> None:
 @click.option("-o", "--output", default="samples.png", show_default=True, help="PNG file to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def sample(model: str, count: int, output: str, seed: int, device: str) -> None:
-    """Draw COUNT samples from MODEL (a run folder or model folder) into a PNG grid."""
+@revision_option
+def sample(model: str, count: int, output: str, seed: int, device: str, revision: str | None) -> None:
+    """Draw COUNT samples from MODEL into a PNG grid.
+
+    MODEL is a run folder, a model folder, a Hub repo id (user/name[@rev]) or a catalogue name."""
     import torch
 
     from zoo.images import save_grid
 
-    net = _load(model, device)
+    net, _ = _load(model, device, revision)
     _require(net, "sample")
     generator = torch.Generator(net.device).manual_seed(seed)
     path = save_grid(net.sample(count, generator=generator), output)
@@ -46,16 +54,17 @@ def sample(model: str, count: int, output: str, seed: int, device: str) -> None:
 @click.option("-o", "--output", default="reconstructions.png", show_default=True, help="PNG file to write.")
 @click.option("--data", "-d", help="Dataset whose test split is used. Default: the one the model was trained on.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def reconstruct(model: str, count: int, output: str, data: str | None, device: str) -> None:
+@revision_option
+def reconstruct(model: str, count: int, output: str, data: str | None, device: str, revision: str | None) -> None:
     """Reconstruct COUNT test images with MODEL: originals above, reconstructions below."""
     from zoo.datasets.splits import load_dataset
     from zoo.errors import InvalidInputError
     from zoo.images import save_comparison
     from zoo.modelfile import read_metadata
 
-    net = _load(model, device)
+    net, folder = _load(model, device, revision)
     _require(net, "reconstruct")
-    name = data or read_metadata(model).get("data") or "mnist-5k"
+    name = data or read_metadata(folder).get("data") or "mnist-5k"
     splits = load_dataset(name)
     if tuple(splits.shape) != tuple(net.config.input_shape):
         raise InvalidInputError(

@@ -48,21 +48,17 @@ def main(ctx: click.Context, debug: bool) -> None:
       zoo list                         families, recipes, datasets, published models
       zoo train vae                    train with the default recipe on mnist-5k
       zoo sample runs/RUN -o grid.png  draw samples from a trained model
+      zoo push runs/RUN user/name      publish it on the Hugging Face Hub
+      zoo pull user/name               fetch a published model (then: zoo sample user/name)
     """
     ctx.obj = {"debug": debug}
 
 
 def _register_commands() -> None:
-    from zoo_cli import catalogue, imaging, plugins, training
+    from zoo_cli import catalogue, hub, imaging, plugins, training
 
-    for command in (
-        catalogue.list_command,
-        catalogue.info,
-        training.train,
-        imaging.sample,
-        imaging.reconstruct,
-        plugins.plugin,
-    ):
+    commands = (catalogue.list_command, catalogue.info, training.train, imaging.sample, imaging.reconstruct)
+    for command in (*commands, hub.push, hub.pull, plugins.plugin):
         main.add_command(command)
 
 

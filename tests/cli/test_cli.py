@@ -14,8 +14,8 @@ from zoo.modelfile import WEIGHTS_FILE
 
 
 def test_help_works_on_every_command(cli):
-    commands = [[], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"], ["plugin"], ["plugin", "new"]]
-    commands.append(["plugin", "check"])
+    commands = [[], ["list"], ["info"], ["train"], ["sample"], ["reconstruct"], ["push"], ["pull"], ["plugin"]]
+    commands += [["plugin", "new"], ["plugin", "check"]]
     for command in commands:
         result = cli(*command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output

@@ -169,7 +169,7 @@ CASES: list[Case] = [
     # names and data
     ("unknown family", argv(*[a if a != "vae" else "vea" for a in TRAIN]), ["no family named 'vea'"]),
     ("unknown dataset", argv(*TRAIN, "--data", "mnist5k"), ["no dataset named 'mnist5k'", "'mnist-5k'"]),
-    ("empty model name", argv("sample", ""), ["no model given"]),
+    ("empty model name", argv("sample", ""), ["empty model reference"]),
     ("model path missing", argv("sample", "TMP/nothing-here"), ["no model folder"]),
     (
         "reconstruct unknown data",
