@@ -58,7 +58,7 @@ class CVAE(Family):
         if len(labels) and (labels.min() < 0 or labels.max() >= self.config.num_classes):
             wrong = labels.unique().tolist()
             raise InvalidInputError(f"labels must be in 0..{self.config.num_classes - 1}, got {wrong}")
-        return F.one_hot(labels, self.config.num_classes).to(self.prior._anchor.dtype)
+        return F.one_hot(labels, self.config.num_classes).to(next(self.parameters()).dtype)
 
     def loss(self, batch: Batch) -> LossOutput:
         if batch.y is None:
