@@ -40,6 +40,8 @@ _EXPORTS = {
     "Batch": "zoo.family",
     "LossOutput": "zoo.family",
     "Objective": "zoo.family",
+    "LatentFamily": "zoo.latent",
+    "ConvLatentConfig": "zoo.latent",
     # factory, weights, data, training
     "create": "zoo.factory",
     "family_class": "zoo.factory",
@@ -54,6 +56,7 @@ _EXPORTS = {
     "Recipe": "zoo.recipes",
     "train": "zoo.trainer",
     "Run": "zoo.trainer",
+    "importance_sampled_nll": "zoo.likelihood",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

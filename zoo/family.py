@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,9 @@ from torch import Tensor, nn
 from zoo.config import check, from_dict, to_dict
 from zoo.errors import InvalidInputError
 from zoo.plugin import PLUGIN_API_VERSION
+
+if TYPE_CHECKING:
+    from zoo.datasets.splits import TensorData
 
 CAPABILITIES = ("sample", "reconstruct", "encode", "decode")
 
@@ -121,6 +124,12 @@ class Family(nn.Module):
             if candidate.name == objective:
                 return candidate.loss(batch)
         raise KeyError(f"{self.name} has no objective '{objective}' in stage '{stage}'")
+
+    def after_epoch(self, train: TensorData, stage: str = "main") -> None:
+        """Called by the trainer in eval mode after each training epoch of `stage`, before the
+        held-out evaluation and the sample grid, with the whole training split: for statistics
+        a family keeps about its training data in buffers (the ae's latent Gaussian). It must
+        be deterministic, so that a resumed run ends with the same buffers. Default: nothing."""
 
     @torch.no_grad()
     def evaluate(self, batch: Batch, stage: str = "main") -> dict[str, Tensor]:

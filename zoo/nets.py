@@ -69,3 +69,10 @@ class ConvDecoderNet(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(self.linear(h).view(-1, *self.start_shape))
+
+
+def hidden_layer(features: int, width: int) -> nn.Module:
+    """A fully connected layer between a conv trunk and a code; none when width is 0."""
+    if width == 0:
+        return nn.Identity()
+    return nn.Sequential(nn.Linear(features, width), nn.SiLU())

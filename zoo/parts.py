@@ -3,15 +3,23 @@
 Distributions are `torch.distributions` objects so that log-likelihoods, means and samples
 come with one well-known interface: an Encoder returns the posterior q(z|x), a Decoder the
 likelihood p(x|z), both batched over the first dimension with the event over the rest.
+
+Below the contracts are the concrete conv parts the first-party families share (Gaussian and
+point encoders, a Bernoulli decoder), conditional on a vector (a one-hot label) when asked.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution
+from torch.distributions import Bernoulli, Distribution, Independent, Normal
+
+from zoo.errors import InvalidInputError
+from zoo.nets import ConvDecoderNet, ConvEncoderNet, hidden_layer
 
 
 class Encoder(nn.Module, abc.ABC):
@@ -64,3 +72,88 @@ class StandardNormal(Prior):
         device = self._anchor.device
         z = torch.randn((n, *self.shape), generator=generator, device=generator.device if generator else device)
         return z.to(device=device, dtype=self._anchor.dtype)
+
+
+class _ConvHead(nn.Module):
+    """Conv trunk → optional fully connected layer → linear head with `outputs_per_dim`
+    numbers per code dimension, with an optional condition vector (e.g. a one-hot label)
+    joined to the trunk's features before the hidden layer."""
+
+    outputs_per_dim = 1
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        channels: Sequence[int],
+        hidden_dim: int = 0,
+        condition_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.trunk = ConvEncoderNet(input_shape, channels)
+        features = self.trunk.features + condition_dim
+        self.hidden = hidden_layer(features, hidden_dim)
+        self.head = nn.Linear(hidden_dim or features, self.outputs_per_dim * latent_dim)
+        self.condition_dim = condition_dim
+
+    def _head(self, x: Tensor, condition: Tensor | None) -> Tensor:
+        h = self.trunk(x)
+        if self.condition_dim:
+            h = torch.cat([h, _required(condition, self.condition_dim)], dim=1)
+        return self.head(self.hidden(h))
+
+
+class GaussianEncoder(_ConvHead, Encoder):
+    """x → N(μ(x), diag σ(x)²) over `latent_dim` codes; σ through softplus so it stays
+    positive without blowing up."""
+
+    outputs_per_dim = 2
+
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> Distribution:
+        mu, raw_scale = self._head(x, condition).chunk(2, dim=1)
+        return Independent(Normal(mu, F.softplus(raw_scale) + 1e-4), 1)
+
+
+class PointEncoder(_ConvHead, Encoder):
+    """x → a `latent_dim` code: the encoder of deterministic autoencoders."""
+
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        return self._head(x, condition)
+
+
+class BernoulliDecoder(Decoder):
+    """z (plus an optional condition vector) → independent Bernoulli pixels (logits); its
+    mean is the image in [0, 1]."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: Sequence[int],
+        channels: Sequence[int],
+        hidden_dim: int = 0,
+        condition_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.condition_dim = condition_dim
+        self.hidden = hidden_layer(latent_dim + condition_dim, hidden_dim)
+        self.net = ConvDecoderNet(hidden_dim or latent_dim + condition_dim, output_shape, channels)
+
+    def logits(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        if self.condition_dim:
+            z = torch.cat([z, _required(condition, self.condition_dim)], dim=1)
+        return self.net(self.hidden(z))
+
+    def forward(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
+        return Independent(Bernoulli(logits=self.logits(z, condition), validate_args=False), 3)
+
+
+def gaussian_kl(q: Normal) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dimensions, per example."""
+    return (0.5 * (q.loc.pow(2) + q.scale.pow(2) - 1) - q.scale.log()).sum(1)
+
+
+def _required(condition: Tensor | None, width: int) -> Tensor:
+    if condition is None or condition.shape[-1] != width:
+        got = "none" if condition is None else f"width {condition.shape[-1]}"
+        raise InvalidInputError(f"this part is conditional: it needs a condition of width {width}, got {got}")
+    return condition

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import yaml
 
 from zoo.config import check, from_dict, to_dict
+from zoo.datasets.reference import resolve_loader
 from zoo.errors import InvalidInputError, NotFoundError, did_you_mean
 from zoo.plugin import FamilySpec
-from zoo.registry import datasets, families
+from zoo.registry import families
 
 
 @dataclass
@@ -134,7 +135,7 @@ def load_recipe(
 def validate_recipe(data: dict[str, Any]) -> Recipe:
     """Check everything a run will need: schema, data name, model config, stage configs."""
     recipe = from_dict(Recipe, data, where="recipe")
-    datasets.get(recipe.data)
+    resolve_loader(recipe.data)
     from zoo.factory import family_class  # imports torch; recipes stay light to list
 
     cls = family_class(recipe.family)

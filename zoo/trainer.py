@@ -3,7 +3,8 @@
 Read top to bottom: `train()` resolves a recipe (or a run to resume) and hands it to
 `Trainer.fit()`, which builds the model and, for each stage the family declares, one
 optimiser and LR schedule per objective (timm's factories), then loops epochs → batches →
-objectives. After every epoch it evaluates on the test split, writes a sample grid, the
+objectives. After every epoch it gives the family the training split (`after_epoch`, for
+statistics such as the ae's latent Gaussian), evaluates on the test split, writes a sample grid, the
 model folder and a checkpoint. Checkpoints hold everything needed to continue bit for bit:
 weights, optimiser and EMA state, RNG states, position in the epoch.
 """
@@ -385,6 +386,9 @@ class Trainer:
     # ---------------------------------------------------------------- epoch end
     def _end_epoch(self, stage_index: int, epoch: int) -> None:
         stage = type(self.model).stages[stage_index]
+        for fitted in (self.model, self.ema.module if self.ema is not None else None):
+            if fitted is not None:
+                fitted.eval().after_epoch(self.train_data, stage)
         model = self._eval_model()
         metrics = evaluate(
             model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.world

@@ -31,21 +31,26 @@ def _require(model, capability: str) -> None:
 @click.option("-n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="How many images.")
 @click.option("-o", "--output", default="samples.png", show_default=True, help="PNG file to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
+@click.option("--label", type=click.IntRange(min=0), help="Class to draw, for conditional families (e.g. cvae).")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @revision_option
-def sample(model: str, count: int, output: str, seed: int, device: str, revision: str | None) -> None:
-    """Draw COUNT samples from MODEL into a PNG grid.
+def sample(model: str, count: int, output: str, seed: int, label: int | None, device: str, revision: str | None) -> None:
+    """Draw COUNT samples from MODEL into a PNG grid (`--label K` for conditional families).
 
     MODEL is a run folder, a model folder, a Hub repo id (user/name[@rev]) or a catalogue name."""
     import torch
 
+    from zoo.errors import InvalidInputError
     from zoo.images import save_grid
 
     net, _ = _load(model, device, revision)
     _require(net, "sample")
+    if label is not None and not net.conditional:
+        raise InvalidInputError(f"family '{net.name}' is not conditional: --label needs a family such as cvae")
+    conditions = {"label": label} if label is not None else {}
     generator = torch.Generator(net.device).manual_seed(seed)
-    path = save_grid(net.sample(count, generator=generator), output)
-    click.echo(f"wrote {count} samples to {path}")
+    path = save_grid(net.sample(count, generator=generator, **conditions), output)
+    click.echo(f"wrote {count} samples{'' if label is None else f' of class {label}'} to {path}")
 
 
 @click.command()
@@ -70,6 +75,10 @@ def reconstruct(model: str, count: int, output: str, data: str | None, device: s
         raise InvalidInputError(
             f"data '{name}' has shape {list(splits.shape)} but the model takes {list(net.config.input_shape)}"
         )
-    originals = splits.test.head(count).x.to(net.device)
-    path = save_comparison(originals, net.reconstruct(originals), output)
+    batch = splits.test.head(count)
+    originals = batch.x.to(net.device)
+    if net.conditional and batch.y is None:
+        raise InvalidInputError(f"family '{net.name}' is conditional but data '{name}' has no labels")
+    conditions = {"label": batch.y.to(net.device)} if net.conditional else {}
+    path = save_comparison(originals, net.reconstruct(originals, **conditions), output)
     click.echo(f"wrote {len(originals)} originals and reconstructions to {path}")

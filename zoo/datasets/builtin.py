@@ -72,7 +72,7 @@ def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def load_mnist_5k():  # -> Splits (torch is imported only here)
     images, labels = _mnist_5k_arrays()
-    return _splits("mnist-5k", images.astype(np.float32) / 255.0, labels, test_fraction=0.2)
+    return make_splits("mnist-5k", images.astype(np.float32) / 255.0, labels, test_fraction=0.2)
 
 
 def load_digits():
@@ -80,17 +80,59 @@ def load_digits():
 
     bunch = sklearn_digits()
     images = (bunch.images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    return _splits("digits", images, bunch.target.astype(np.int64), test_fraction=0.2)
+    return make_splits("digits", images, bunch.target.astype(np.int64), test_fraction=0.2)
 
 
-def _splits(name: str, images: np.ndarray, labels: np.ndarray, test_fraction: float):
+def make_splits(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    test_fraction: float,
+    seed: int = SPLIT_SEED,
+    factors: np.ndarray | None = None,
+    factor_names: tuple[str, ...] = (),
+):  # -> Splits (torch is imported only here)
+    """Splits of float32 images in [0, 1]: stratified by label (a plain seeded split when
+    there are no labels), each split permuted so that batches mix classes."""
     import torch
 
     from zoo.datasets.splits import Splits, TensorData
 
-    train, test = stratified_split(labels, test_fraction)
+    strata = labels if labels is not None else np.zeros(len(images), dtype=np.int64)
+    train, test = stratified_split(strata, test_fraction, seed)
 
     def part(rows: np.ndarray) -> TensorData:
-        return TensorData(torch.from_numpy(images[rows].copy()), torch.from_numpy(labels[rows].copy()))
+        return TensorData(
+            torch.from_numpy(images[rows].copy()),
+            None if labels is None else torch.from_numpy(labels[rows].copy()),
+            None if factors is None else torch.from_numpy(factors[rows].copy()),
+        )
 
-    return Splits(name, part(train), part(test), num_classes=int(labels.max()) + 1)
+    num_classes = 0 if labels is None else int(labels.max()) + 1
+    return Splits(name, part(train), part(test), num_classes=num_classes, factor_names=factor_names)
+
+
+def given_splits(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray | None],
+    test: tuple[np.ndarray, np.ndarray | None],
+    seed: int = SPLIT_SEED,
+):  # -> Splits
+    """Splits from a train/test division the data comes with (images, labels or None);
+    each part is permuted (seeded) so that batches mix classes."""
+    import torch
+
+    from zoo.datasets.splits import Splits, TensorData
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+
+    def part(images: np.ndarray, labels: np.ndarray | None) -> TensorData:
+        order = rng.permutation(len(images))
+        return TensorData(
+            torch.from_numpy(np.ascontiguousarray(images[order])),
+            None if labels is None else torch.from_numpy(labels[order]),
+        )
+
+    labelled = [y for _, y in (train, test) if y is not None and len(y)]
+    num_classes = int(max(y.max() for y in labelled)) + 1 if labelled else 0
+    return Splits(name, part(*train), part(*test), num_classes=num_classes)

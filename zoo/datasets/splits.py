@@ -8,21 +8,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from zoo.datasets.reference import resolve_loader
 from zoo.errors import InvalidInputError
 from zoo.family import Batch
-from zoo.registry import datasets, load_object
 
 
 @dataclass
 class TensorData:
-    """x: float32 (N, *shape) in [0, 1]; y: int64 (N,) class labels or None."""
+    """x: float32 (N, *shape) in [0, 1]; y: int64 (N,) class labels or None; factors: int64
+    (N, F) ground-truth factor indices where the data has them (dsprites), or None."""
 
     x: Tensor
     y: Tensor | None = None
+    factors: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
             raise InvalidInputError(f"data has {len(self.x)} inputs but {len(self.y)} labels")
+        if self.factors is not None and len(self.factors) != len(self.x):
+            raise InvalidInputError(f"data has {len(self.x)} inputs but {len(self.factors)} factor rows")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -40,6 +44,8 @@ class Splits:
     train: TensorData
     test: TensorData
     num_classes: int = 0
+    #: Names of the columns of `factors` (e.g. shape, scale, orientation, pos_x, pos_y).
+    factor_names: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -47,10 +53,10 @@ class Splits:
 
 
 def load_dataset(name: str, **options: Any) -> Splits:
-    """The named dataset's splits (see `zoo list` for names)."""
-    entry = datasets.get(name)
-    loader = load_object(entry.spec.loader, f"dataset '{name}'")
-    splits = loader(**options)
+    """The splits of a data reference: a dataset name (see `zoo list`), `folder:PATH` or
+    `hf:REPO`, optionally with `?key=value&…` loader options; keywords add options."""
+    loader, ref_options = resolve_loader(name)
+    splits = loader(**{**ref_options, **options})
     if not isinstance(splits, Splits):
         raise InvalidInputError(f"dataset '{name}' loader returned {type(splits).__name__}, not Splits")
     return splits

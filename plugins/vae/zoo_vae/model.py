@@ -1,66 +1,46 @@
-"""The VAE model: encoder and decoder parts, loss (negative ELBO with a β-weighted KL)."""
+"""The VAE model: encoder and decoder parts, loss (negative ELBO with a β-weighted KL, or
+Burgess et al.'s capacity-annealed KL)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
-from zoo import Batch, Decoder, Encoder, Family, FamilyConfig, LossOutput, StandardNormal
+from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal
 from zoo.config import check
-from zoo.nets import ConvDecoderNet, ConvEncoderNet
+from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
 
 
 @dataclass
-class VAEConfig(FamilyConfig):
-    latent_dim: int = 16
-    channels: tuple[int, ...] = (32, 64)
-    hidden_dim: int = 256
+class VAEConfig(ConvLatentConfig):
     beta: float = 1.0
+    #: Capacity annealing (Burgess et al. 2018) when > 0: loss = rec + gamma·|kl − C|, with the
+    #: target capacity C growing linearly from 0 to `capacity_max` nats over `capacity_steps`.
+    gamma: float = 0.0
+    capacity_max: float = 25.0
+    capacity_steps: int = 10_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.latent_dim >= 1, f"latent_dim must be ≥ 1, got {self.latent_dim}")
-        check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")
-        check(self.hidden_dim >= 0, f"hidden_dim must be ≥ 0, got {self.hidden_dim}")
         check(self.beta >= 0, f"beta must be ≥ 0, got {self.beta}")
+        check(self.gamma >= 0, f"gamma must be ≥ 0, got {self.gamma}")
+        check(
+            self.gamma == 0 or self.beta == 1,
+            "beta and gamma are alternatives: set beta (β-VAE) or gamma with capacity_max (annealing), not both",
+        )
+        check(self.capacity_max >= 0, f"capacity_max must be ≥ 0, got {self.capacity_max}")
+        check(self.capacity_steps >= 1, f"capacity_steps must be ≥ 1, got {self.capacity_steps}")
 
 
-class GaussianEncoder(Encoder):
-    """x → N(μ(x), diag σ(x)²); σ through softplus so it stays positive without blowing up."""
-
-    def __init__(self, config: VAEConfig) -> None:
-        super().__init__()
-        self.trunk = ConvEncoderNet(config.input_shape, config.channels)
-        self.hidden = _hidden_layer(self.trunk.features, config.hidden_dim)
-        self.head = torch.nn.Linear(config.hidden_dim or self.trunk.features, 2 * config.latent_dim)
-
-    def forward(self, x: Tensor) -> Distribution:
-        mu, raw_scale = self.head(self.hidden(self.trunk(x))).chunk(2, dim=1)
-        return Independent(Normal(mu, F.softplus(raw_scale) + 1e-4), 1)
-
-
-class BernoulliDecoder(Decoder):
-    """z → independent Bernoulli pixels (logits); its mean is the image in [0, 1]."""
-
-    def __init__(self, config: VAEConfig) -> None:
-        super().__init__()
-        self.hidden = _hidden_layer(config.latent_dim, config.hidden_dim)
-        self.net = ConvDecoderNet(config.hidden_dim or config.latent_dim, config.input_shape, config.channels)
-
-    def forward(self, z: Tensor) -> Distribution:
-        logits = self.net(self.hidden(z))
-        return Independent(Bernoulli(logits=logits, validate_args=False), 3)
-
-
-class VAE(Family):
+class VAE(LatentFamily):
     """Kingma & Welling's VAE; β ≠ 1 gives Higgins et al.'s β-VAE.
 
     Trained on loss = rec + β·kl per image (nats); `nelbo` = rec + kl is logged as well,
-    the negative ELBO whatever β is."""
+    the negative ELBO whatever β is. With gamma > 0 the loss is Burgess et al.'s
+    rec + γ·|kl − C|, the target capacity C rising linearly from 0 to capacity_max nats
+    over capacity_steps training steps (counted in a buffer, so runs resume exactly)."""
 
     name = "vae"
     config_class = VAEConfig
@@ -68,42 +48,26 @@ class VAE(Family):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
-        self.encoder = GaussianEncoder(config)
-        self.decoder = BernoulliDecoder(config)
+        self.encoder = GaussianEncoder(config.input_shape, config.latent_dim, config.channels, config.hidden_dim)
+        self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
         self.prior = StandardNormal(config.latent_dim)
+        if config.gamma:
+            self.register_buffer("capacity_step", torch.zeros((), dtype=torch.int64))
+
+    def capacity(self) -> Tensor:
+        """The target KL (nats) at the current training step."""
+        progress = self.capacity_step.clamp(max=self.config.capacity_steps) / self.config.capacity_steps
+        return progress * self.config.capacity_max
 
     def loss(self, batch: Batch) -> LossOutput:
         posterior = self.encoder(batch.x)
         z = posterior.rsample()
         rec = -self.decoder(z).log_prob(batch.x).mean()
         kl = gaussian_kl(posterior.base_dist).mean()
-        total = rec + self.config.beta * kl
-        return LossOutput(total, {"nelbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()})
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
-        return self.decoder(self.prior.sample(n, generator)).mean
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x).mean).mean
-
-    @torch.no_grad()
-    def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x).mean
-
-    @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z).mean
-
-
-def _hidden_layer(features: int, width: int) -> torch.nn.Module:
-    """A fully connected layer between the conv trunk and the code; none when width is 0."""
-    if width == 0:
-        return torch.nn.Identity()
-    return torch.nn.Sequential(torch.nn.Linear(features, width), torch.nn.SiLU())
-
-
-def gaussian_kl(q: Normal) -> Tensor:
-    """KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dimensions, per example."""
-    return (0.5 * (q.loc.pow(2) + q.scale.pow(2) - 1) - q.scale.log()).sum(1)
+        terms = {"nelbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()}
+        if not self.config.gamma:
+            return LossOutput(rec + self.config.beta * kl, terms)
+        capacity = self.capacity()
+        if self.training:
+            self.capacity_step += 1
+        return LossOutput(rec + self.config.gamma * (kl - capacity).abs(), terms | {"capacity": capacity})

@@ -1,0 +1,58 @@
+"""The IWAE model: a VAE's parts trained on the K-sample importance-weighted bound."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal
+from zoo.config import check
+from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
+
+
+@dataclass
+class IWAEConfig(ConvLatentConfig):
+    #: Importance samples per image in training (and in the held-out bound); 1 is a VAE.
+    k: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.k >= 1, f"k must be ≥ 1, got {self.k}")
+
+
+class IWAE(LatentFamily):
+    """Burda et al.'s importance-weighted autoencoder: the parts of a VAE (Gaussian posterior,
+    N(0, I) prior, Bernoulli pixels) trained on the K-sample bound
+    log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), which is tighter than the ELBO (K = 1) and
+    gives a better generative model at K times the decoder work per step.
+
+    Logged per image (nats): `iwnelbo` (the negative K-sample bound, the loss), `nelbo` (the
+    ordinary negative ELBO from the same samples), `rec` and `kl`."""
+
+    name = "iwae"
+    config_class = IWAEConfig
+    headline_metric = "iwnelbo"
+
+    def __init__(self, config: IWAEConfig) -> None:
+        super().__init__(config)
+        self.encoder = GaussianEncoder(config.input_shape, config.latent_dim, config.channels, config.hidden_dim)
+        self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
+        self.prior = StandardNormal(config.latent_dim)
+
+    def loss(self, batch: Batch) -> LossOutput:
+        k, n = self.config.k, len(batch.x)
+        posterior = self.encoder(batch.x)
+        z = posterior.rsample((k,))  # (k, n, latent_dim)
+        flat = z.reshape(k * n, -1)
+        log_px = self.decoder(flat).log_prob(batch.x.repeat(k, 1, 1, 1)).view(k, n)
+        log_w = log_px + self.prior.log_prob(flat).view(k, n) - posterior.log_prob(z)
+        iwnelbo = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
+        terms = {
+            "iwnelbo": iwnelbo.detach(),
+            "nelbo": -log_w.mean().detach(),
+            "rec": -log_px.mean().detach(),
+            "kl": gaussian_kl(posterior.base_dist).mean().detach(),
+        }
+        return LossOutput(iwnelbo, terms)

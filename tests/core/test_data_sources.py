@@ -1,0 +1,153 @@
+"""Data references, dSprites, and the loaders for full datasets, on small files the tests write."""
+
+import struct
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from tests.conftest import assert_one_line_error
+from zoo.datasets.dsprites import FACTOR_SIZES, RADIUS, SCALES, render
+from zoo.datasets.reference import parse_data_ref
+from zoo.errors import InvalidInputError, NotFoundError
+
+
+def test_data_references_carry_options_and_schemes_come_before_the_registry():
+    ref = parse_data_ref("dsprites?n=2000&seed=3&name=x y")
+    assert (ref.name, ref.scheme, ref.options) == ("dsprites", None, {"n": 2000, "seed": 3, "name": "x y"})
+    assert parse_data_ref("folder:/data/a:b?size=28") == parse_data_ref("folder:/data/a:b?size=28")
+    folder = parse_data_ref("folder:/data/a:b?size=28")
+    assert (folder.scheme, folder.target, folder.options) == ("folder", "/data/a:b", {"size": 28})
+    assert parse_data_ref("zoo:mnist-5k").scheme is None
+    assert zoo.load_dataset("zoo:digits").shape == (1, 8, 8)
+    with pytest.raises(InvalidInputError, match="has no option 'sede'.*did you mean 'seed'"):
+        zoo.load_dataset("dsprites?sede=1")
+    with pytest.raises(InvalidInputError, match="must look like key=value"):
+        parse_data_ref("dsprites?n")
+
+
+def test_dsprites_subset_is_deterministic_binary_64px_with_consistent_factors():
+    data = zoo.load_dataset("dsprites?n=300")
+    assert data.shape == (1, 64, 64) and data.num_classes == 3 and len(data.train) + len(data.test) == 300
+    assert data.factor_names == ("shape", "scale", "orientation", "pos_x", "pos_y")
+    assert set(torch.unique(data.train.x).tolist()) == {0.0, 1.0}
+    assert torch.equal(data.train.y, data.train.factors[:, 0])
+    for i in range(5):
+        assert (data.train.factors[:, i].max() < FACTOR_SIZES[i]).item()
+    again = zoo.load_dataset("dsprites", n=300)
+    assert torch.equal(again.train.x, data.train.x) and torch.equal(again.test.factors, data.test.factors)
+    other = zoo.load_dataset("dsprites?n=300&seed=1")
+    assert not torch.equal(other.train.factors, data.train.factors)
+    assert torch.equal(torch.from_numpy(render(data.test.factors.numpy())).float(), data.test.x[:, 0])
+
+
+def test_dsprites_factors_move_scale_and_shape_the_sprite():
+    def sprite(shape=0, scale=5, angle=0, x=16, y=16):
+        return render(np.array([[shape, scale, angle, x, y]]))[0].astype(float)
+
+    square = sprite()
+    assert square.sum() == pytest.approx((2 * RADIUS * SCALES[5]) ** 2, rel=0.05)
+    assert sprite(scale=0).sum() < 0.4 * square.sum()
+    cols = np.nonzero(sprite(x=31).sum(0))[0]
+    assert cols.mean() > np.nonzero(sprite(x=0).sum(0))[0].mean() + 30  # x moves right
+    assert sprite(shape=1).sum() < 0.7 * square.sum() and sprite(shape=2).sum() != square.sum()
+    assert not np.array_equal(sprite(angle=5), square) and sprite(angle=5).sum() == pytest.approx(square.sum(), rel=0.1)
+
+
+def write_idx(root, folder, data):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    for split, prefix in ((data.train, "train"), (data.test, "t10k")):
+        images = (split.x[:, 0] * 255).round().to(torch.uint8).numpy()
+        labels = split.y.to(torch.uint8).numpy()
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, len(images), 28, 28) + images.tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, len(labels)) + labels.tobytes())
+
+
+@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_loaders_read_idx_files_from_a_local_root(tmp_path, monkeypatch, name, folder):
+    small = zoo.load_dataset("mnist-5k")
+    write_idx(tmp_path, folder, small)
+    data = zoo.load_dataset(f"{name}?root={tmp_path}")
+    assert data.shape == (1, 28, 28) and data.num_classes == 10
+    assert (len(data.train), len(data.test)) == (4000, 1000)
+    assert sorted(data.test.x.sum((1, 2, 3)).tolist()) == pytest.approx(sorted(small.test.x.sum((1, 2, 3)).tolist()))
+    assert torch.bincount(data.train.y).tolist() == [400] * 10
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    assert torch.equal(zoo.load_dataset(name).test.x, data.test.x)
+
+
+def test_a_missing_full_dataset_is_one_line_saying_how_to_provide_it(tmp_path, monkeypatch, cli):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    result = cli("train", "ae", "--recipe", "mnist-full", "-q", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "'mnist'", str(tmp_path), "download=true")
+    with pytest.raises(NotFoundError, match="cifar10"):
+        zoo.load_dataset(f"cifar10?root={tmp_path}")
+
+
+def write_pngs(folder, x, y=None):
+    for i, image in enumerate(x):
+        target = folder if y is None else folder / str(int(y[i]))
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8), mode="L").save(target / f"{i:04d}.png")
+
+
+def test_image_folder_with_class_subfolders_is_labelled_and_split(tmp_path):
+    small = zoo.load_dataset("mnist-5k").test
+    write_pngs(tmp_path / "digits", small.x[:200], small.y[:200])
+    data = zoo.load_dataset(f"folder:{tmp_path / 'digits'}?test_fraction=0.25")
+    assert data.shape == (1, 28, 28) and data.num_classes == len(set(small.y[:200].tolist()))
+    assert len(data.train) + len(data.test) == 200 and 45 <= len(data.test) <= 55  # a quarter of each class
+    sums = {round(v, 3) for v in small.x[:200].sum((1, 2, 3)).tolist()}
+    assert {round(v, 3) for v in data.test.x.sum((1, 2, 3)).tolist()} <= sums
+    resized = zoo.load_dataset(f"folder:{tmp_path / 'digits'}?size=14&channels=3")
+    assert resized.shape == (3, 14, 14)
+
+
+def test_image_folder_with_train_and_test_and_an_unlabelled_folder(tmp_path):
+    small = zoo.load_dataset("mnist-5k").test
+    write_pngs(tmp_path / "split" / "train", small.x[:40], small.y[:40])
+    write_pngs(tmp_path / "split" / "test", small.x[40:60], small.y[40:60])
+    data = zoo.load_dataset(f"folder:{tmp_path / 'split'}")
+    assert (len(data.train), len(data.test)) == (40, 20) and data.train.y is not None
+    write_pngs(tmp_path / "flat", small.x[:30])
+    flat = zoo.load_dataset(f"folder:{tmp_path / 'flat'}")
+    assert flat.train.y is None and flat.num_classes == 0 and len(flat.train) + len(flat.test) == 30
+    with pytest.raises(NotFoundError, match="no image folder"):
+        zoo.load_dataset(f"folder:{tmp_path / 'nowhere'}")
+
+
+def test_a_model_trains_on_an_image_folder_and_reconstructs_from_it(tmp_path, cli):
+    small = zoo.load_dataset("mnist-5k").test
+    write_pngs(tmp_path / "pngs", small.x[:128], small.y[:128])
+    run = zoo.train(
+        "ae",
+        data=f"folder:{tmp_path / 'pngs'}",
+        out=str(tmp_path / "runs"),
+        overrides=["train.epochs=1", "train.batch_size=32", "model.channels=[8]", "train.sample_grid=0"],
+    )
+    assert run.model.config.input_shape == (1, 28, 28)
+    result = cli("reconstruct", str(run.path), "-n", "4", "-o", str(tmp_path / "r.png"))
+    assert result.exit_code == 0, result.output
+
+
+def test_hf_data_without_the_datasets_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # what `import datasets` sees when it is absent
+    with pytest.raises(NotFoundError, match=r"pip install 'zoo\[hf\]'"):
+        zoo.load_dataset("hf:ylecun/mnist")
+
+
+def test_hf_data_loads_a_local_image_folder_through_datasets(tmp_path):
+    pytest.importorskip("datasets")
+    small = zoo.load_dataset("mnist-5k").test
+    write_pngs(tmp_path / "hf" / "train", small.x[:40], small.y[:40])
+    write_pngs(tmp_path / "hf" / "test", small.x[40:60], small.y[40:60])
+    data = zoo.load_dataset(f"hf:{tmp_path / 'hf'}")
+    assert data.shape == (1, 28, 28) and (len(data.train), len(data.test)) == (40, 20)
+    assert data.train.y is not None and data.num_classes >= 5

@@ -1,0 +1,41 @@
+"""PIL images → one float32 array in [0, 1], (N, C, H, W): for the image-folder and Hugging
+Face loaders, which get pictures of any mode and size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import InvalidInputError
+
+
+def to_array(images: Iterable[Any], names: list[str], size: int | None, channels: int | None) -> np.ndarray:
+    """Convert PIL images to grey (channels 1) or RGB (3) — by default whatever the first
+    image is — resized to size×size when `size` is given; all must then agree in size."""
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise InvalidInputError(f"size must be a positive number of pixels, got {size!r}")
+    if channels not in (None, 1, 3):
+        raise InvalidInputError(f"channels must be 1 or 3, got {channels!r}")
+    from PIL import Image
+
+    arrays, first = [], None
+    for image, name in zip(images, names, strict=True):
+        if channels is None:
+            channels = 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+        image = image.convert("L" if channels == 1 else "RGB")
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        if first is None:
+            first = (name, image.size)
+        elif image.size != first[1]:
+            raise InvalidInputError(
+                f"images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {name} is "
+                f"{image.size[0]}×{image.size[1]}); pass the option size=N to resize them"
+            )
+        array = np.asarray(image, dtype=np.float32) / 255.0
+        arrays.append(array[None] if channels == 1 else array.transpose(2, 0, 1))
+    if not arrays:
+        raise InvalidInputError("no images to load")
+    return np.stack(arrays)

@@ -1,0 +1,52 @@
+"""What latent-variable families built from zoo's parts share: the config of their conv
+encoder and decoder, and sample/reconstruct/encode/decode written once from the parts
+(`self.encoder`, `self.decoder`, `self.prior`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from zoo.config import check
+from zoo.family import Family, FamilyConfig
+
+
+@dataclass
+class ConvLatentConfig(FamilyConfig):
+    """A conv encoder/decoder pair around a `latent_dim` code (see zoo.nets)."""
+
+    latent_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    #: Width of a fully connected layer between the conv trunk and the code; 0 for none.
+    hidden_dim: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.latent_dim >= 1, f"latent_dim must be ≥ 1, got {self.latent_dim}")
+        check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")
+        check(self.hidden_dim >= 0, f"hidden_dim must be ≥ 0, got {self.hidden_dim}")
+
+
+class LatentFamily(Family):
+    """A family with an encoder (posterior or point code), a decoder (likelihood) and a prior.
+    Codes are posterior means; images are the decoder's means."""
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
+        return self.decode(self.prior.sample(n, generator))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        code = self.encoder(x)
+        return code.mean if isinstance(code, Distribution) else code
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z).mean
