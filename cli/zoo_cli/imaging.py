@@ -34,7 +34,9 @@ def _require(model, capability: str) -> None:
 @click.option("--label", type=click.IntRange(min=0), help="Class to draw, for conditional families (e.g. cvae).")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @revision_option
-def sample(model: str, count: int, output: str, seed: int, label: int | None, device: str, revision: str | None) -> None:
+def sample(
+    model: str, count: int, output: str, seed: int, label: int | None, device: str, revision: str | None
+) -> None:
     """Draw COUNT samples from MODEL into a PNG grid (`--label K` for conditional families).
 
     MODEL is a run folder, a model folder, a Hub repo id (user/name[@rev]) or a catalogue name."""
