@@ -39,6 +39,15 @@ def family_entry(name: str) -> Entry[FamilySpec]:
     return families.get(name)
 
 
+def entry_of(cls: type[Family]) -> Entry[FamilySpec]:
+    """The registry entry a loaded family class came from (for a duplicate name, its own
+    package's entry, not the one that owns the short name)."""
+    for key, loaded in _classes.items():
+        if loaded is cls:
+            return families.get(key)
+    return families.get(cls.name)
+
+
 def create(name: str, config: FamilyConfig | dict[str, Any] | None = None, **overrides: Any) -> Family:
     """A new, untrained model of family `name`: `zoo.create("vae", latent_dim=8)`."""
     return family_class(name).from_config(config, **overrides)

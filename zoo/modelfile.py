@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from zoo import __version__, atomic
 from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean
-from zoo.factory import family_class, family_entry
+from zoo.factory import entry_of, family_class
 from zoo.family import Family
 from zoo.plugin import PLUGIN_API_VERSION
 from zoo.registry import FIRST_PARTY, families
@@ -32,11 +32,11 @@ CARD_FILE = "README.md"
 
 def model_metadata(model: Family) -> dict[str, Any]:
     """What config.json says about `model`."""
-    entry = family_entry(model.name)
+    entry = entry_of(type(model))
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "family": model.name,
+        "family": entry.name if entry.status == "ok" else entry.qualified_name,
         "package": entry.package,
         "package_version": entry.version or _installed_version(entry.package),
         "plugin_api": PLUGIN_API_VERSION,

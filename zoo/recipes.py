@@ -127,6 +127,8 @@ def load_recipe(
     data.setdefault("family", entry.name)
     if data["family"] != entry.name and data["family"] != entry.qualified_name:
         raise InvalidInputError(f"recipe is for family '{data['family']}', not '{family}'")
+    # A family whose short name another package owns is trained under `package:name`.
+    data["family"] = entry.name if entry.status == "ok" else entry.qualified_name
     for item in overrides:
         apply_override(data, item)
     return validate_recipe(data)
