@@ -54,6 +54,8 @@ _EXPORTS = {
     "Recipe": "zoo.recipes",
     "train": "zoo.trainer",
     "Run": "zoo.trainer",
+    # judges of samples
+    "digit_classifier": "zoo.classifier",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
