@@ -43,8 +43,10 @@ def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> tuple[floa
 
 def trained(family: str, run: str | None) -> tuple[Path, dict[str, float], float]:
     if run:
-        meta = json.loads((Path(run) / "config.json").read_text())
-        return Path(run), meta.get("metrics", {}), float("nan")
+        lines = (Path(run) / "metrics.jsonl").read_text().splitlines()
+        end = [r for r in map(json.loads, lines) if r["event"] == "end"][-1]
+        metrics = {k: v for k, v in end.items() if k not in ("event", "step", "seconds", "kept_epoch")}
+        return Path(run), metrics, end["seconds"]
     start = time.perf_counter()
     result = zoo.train(family, out="runs")
     return result.path, result.metrics, time.perf_counter() - start

@@ -19,7 +19,7 @@ from zoo_gan.losses import LOSSES, critic_loss, generator_loss, gradient_penalty
 class GANConfig(FamilyConfig):
     latent_dim: int = 64
     #: Widths of the critic's stride-2 levels; the generator mirrors them.
-    channels: tuple[int, ...] = (64, 128)
+    channels: tuple[int, ...] = (32, 64)
     #: ns (non-saturating), hinge or wgan-gp.
     loss: str = "ns"
     gp_weight: float = 10.0
@@ -41,7 +41,9 @@ class GANConfig(FamilyConfig):
 
 
 class Generator(nn.Module):
-    """z → image in [0, 1]: a linear layer, then stride-2 transposed convolutions."""
+    """z → image in [0, 1]: a linear layer, then stride-2 transposed convolutions. No batch
+    norm (unlike the original DCGAN): the trainer's EMA of the weights and eval-mode batch
+    statistics do not mix, and these small nets train well without it."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()

@@ -38,6 +38,7 @@ def test_two_objectives_with_their_own_optimisers_and_n_critic_go_through_the_tr
         "model.loss=wgan-gp",
         "model.n_critic=2",
         "model.fd_samples=0",
+        "train.keep_best=false",
         "train.epochs=1",
         "train.scheduler.name=none",
         "train.optimizers.critic={name: adam, lr: 4.0e-4, betas: [0.0, 0.9]}",
