@@ -9,11 +9,11 @@ import zoo
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from zoo.errors import InvalidInputError
 
-#: The default nets with 64 codes, a small prior and short stages.
+#: The default autoencoder at a constant learning rate, a small prior, short stages.
 SHORT = [
     "train.epochs=2",
     "stages.prior.epochs=2",
-    "model.num_codes=64",
+    "train.scheduler.name=none",
     "model.prior_channels=32",
     "model.prior_layers=4",
     "train.sample_grid=16",
@@ -59,14 +59,14 @@ def test_vqvae_learns_mnist_5k_codes_and_a_prior_over_them(run):
     main = [r for r in records(run.path, "eval") if r["stage"] == "main"]
     prior = [r for r in records(run.path, "eval") if r["stage"] == "prior"]
     assert [r["epoch"] for r in main] == [1, 2] and [r["epoch"] for r in prior] == [1, 2]
-    assert run.metrics["mse"] < 0.025
-    assert run.metrics["usage"] >= 0.6 and run.metrics["perplexity"] > 16
+    assert run.metrics["mse"] < 0.02
+    assert run.metrics["usage"] >= 0.5 and run.metrics["perplexity"] > 32
     splits = zoo.load_dataset("mnist-5k")
-    counts = torch.bincount(run.model.encode(splits.train.x).flatten(), minlength=64).double() + 1
+    counts = torch.bincount(run.model.encode(splits.train.x).flatten(), minlength=128).double() + 1
     test_codes = run.model.encode(splits.test.x)
     unigram = -(counts / counts.sum()).log()[test_codes].flatten(1).sum(1).mean().item()
     assert run.metrics["prior_nll"] < unigram - 10
-    assert run.metrics["prior_nll"] < 49 * math.log(64)
+    assert run.metrics["prior_nll"] < 49 * math.log(128)
     # The main stage's weights were frozen in the prior stage: same reconstruction error.
     assert prior[-1]["mse"] == pytest.approx(main[-1]["mse"])
 
@@ -94,16 +94,16 @@ def test_sample_and_reconstruct_from_the_run_folder(run, cli, tmp_path):
 def test_stage_prior_trains_the_prior_of_an_existing_run_again(run, tmp_path, cli):
     copy = shutil.copytree(run.path, tmp_path / "copy")
     before = zoo.load(copy)
-    result = cli("train", "--resume", str(copy), "--stage", "prior", "--epochs", "3", "-q")
+    result = cli("train", "--resume", str(copy), "--stage", "prior", "--epochs", "1", "-q")
     assert result.exit_code == 0, result.output
     after = zoo.load(copy)
     for name, value in before.state_dict().items():
         same = torch.equal(value, after.state_dict()[name])
         assert same != name.startswith("prior."), name  # only the prior changed
     evals = records(copy, "eval")
-    assert [(r["stage"], r["epoch"]) for r in evals] == [("main", 1), ("main", 2)] + [("prior", e) for e in (1, 2, 3)]
+    assert [(r["stage"], r["epoch"]) for r in evals] == [("main", 1), ("main", 2), ("prior", 1)]
     assert len(records(copy, "end")) == 1
-    assert sorted(p.name for p in (copy / "samples").glob("prior-*")) == [f"prior-epoch-00{e}.png" for e in (1, 2, 3)]
-    assert "epochs: 3" in (copy / "recipe.yaml").read_text().split("stages:")[1]
+    assert sorted(p.name for p in (copy / "samples").glob("prior-*")) == ["prior-epoch-001.png"]  # 002 is gone
+    assert "epochs: 1" in (copy / "recipe.yaml").read_text().split("stages:")[1]
     state = load_checkpoint(copy / CHECKPOINT_FILE)
-    assert state["finished"] and state["updates"] == {"main": 2 * 62, "prior": 3 * 62}
+    assert state["finished"] and state["updates"] == {"main": 2 * 62, "prior": 62}
