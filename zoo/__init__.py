@@ -57,6 +57,8 @@ _EXPORTS = {
     "train": "zoo.trainer",
     "Run": "zoo.trainer",
     "importance_sampled_nll": "zoo.likelihood",
+    # judges of samples
+    "digit_classifier": "zoo.classifier",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

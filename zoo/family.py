@@ -138,6 +138,20 @@ class Family(nn.Module):
         out = self.objectives(stage)[0].loss(batch)
         return {"loss": out.total, **out.terms}
 
+    @torch.no_grad()
+    def evaluate_split(self, batches: Iterable[Batch], stage: str = "main", data: str = "") -> dict[str, float]:
+        """Held-out metrics of `stage` over a whole split. Default: the example-weighted mean
+        of `evaluate` over `batches`. Override it for metrics that are not means of per-batch
+        values (codebook usage over the split, a Fréchet distance between samples and the
+        split); `data` names the dataset, for metrics judged by a model trained on it."""
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            for key, value in self.evaluate(batch, stage).items():
+                totals[key] = totals.get(key, 0.0) + value.float().item() * len(batch.x)
+            count += len(batch.x)
+        return {k: v / max(count, 1) for k, v in totals.items()}
+
     # uses ---------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, **conditions: Any) -> Tensor:
         """n new images in [0, 1]."""

@@ -28,7 +28,8 @@ def loss_curve(records: Iterable[dict[str, Any]], path: str | os.PathLike, metri
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

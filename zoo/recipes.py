@@ -73,6 +73,9 @@ class TrainConfig:
     eval_batch_size: int = 500
     #: Images in the sample grid written after each epoch; 0 turns it off.
     sample_grid: int = 64
+    #: Keep model.safetensors from the epoch with the lowest held-out headline metric of the
+    #: stage (for models that get worse with longer training, such as GANs), not the last one.
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         check(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")

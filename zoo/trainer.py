@@ -36,7 +36,7 @@ from zoo.images import save_grid
 from zoo.modelcard import model_card
 from zoo.plots import loss_curve
 from zoo.progress import Reporter
-from zoo.recipes import Recipe, TrainConfig, load_recipe, parse_recipe_text, validate_recipe
+from zoo.recipes import Recipe, TrainConfig, apply_override, load_recipe, parse_recipe_text, validate_recipe
 from zoo.runfolder import LOSS_PLOT, RECIPE_FILE, SAMPLES_DIR, MetricsLog, new_run_dir
 
 
@@ -64,14 +64,22 @@ def train(
     out: str = "runs",
     device: str = "auto",
     resume: str | Path | None = None,
+    stage: str | None = None,
     reporter: Reporter | None = None,
 ) -> Run:
     """Train `family` with `recipe` (its default if None), or continue the run `resume`.
 
     `data`, `epochs`, `batch_size` and `seed` are shorthands for the overrides
-    `data=…`, `train.epochs=…`, `train.batch_size=…`, `seed=…`."""
+    `data=…`, `train.epochs=…`, `train.batch_size=…`, `seed=…`. With `stage`, the run
+    `resume` trains that stage (and the ones after it) again from its current weights, with
+    fresh optimisers; `epochs` and overrides of `stages.<stage>.…` then apply to that stage."""
     shorthand = {"data": data, "train.epochs": epochs, "train.batch_size": batch_size, "seed": seed}
-    if resume is not None:
+    if stage is not None:
+        if resume is None or family is not None or recipe is not None:
+            raise InvalidInputError(f"--stage {stage} trains a stage of an existing run: pass --resume RUN")
+        if any(v is not None for k, v in shorthand.items() if k != "train.epochs"):
+            raise InvalidInputError("--stage takes --epochs and --set stages.<stage>.… only")
+    elif resume is not None:
         if (
             family is not None
             or recipe is not None
@@ -85,7 +93,9 @@ def train(
     try:
         if not world.is_main:
             reporter = None
-        if resume is not None:
+        if stage is not None:
+            trainer = Trainer.restart_stage(Path(resume), stage, epochs, list(overrides), chosen, reporter, world)
+        elif resume is not None:
             trainer = Trainer.resume(Path(resume), epochs=epochs, device=chosen, reporter=reporter, world=world)
         else:
             extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
@@ -127,18 +137,10 @@ class Trainer:
     def resume(
         cls, run_dir: Path, epochs: int | None, device: str | torch.device, reporter: Reporter | None, world: World
     ) -> Trainer:
-        recipe_path = run_dir / RECIPE_FILE
-        if not run_dir.is_dir() or not recipe_path.is_file():
-            raise NotFoundError(f"'{run_dir}' is not a zoo run folder (no {RECIPE_FILE})")
-        data = parse_recipe_text(recipe_path.read_text(encoding="utf-8"), str(recipe_path))
+        data = _read_run_recipe(run_dir)
         if epochs is not None:
             data.setdefault("train", {})["epochs"] = epochs
-        recipe = validate_recipe(data)
-        state = load_checkpoint(run_dir / CHECKPOINT_FILE)
-        if state.get("family") != recipe.family:
-            raise InvalidInputError(
-                f"checkpoint in '{run_dir}' is for family '{state.get('family')}', not '{recipe.family}'"
-            )
+        recipe, state = _run_state(run_dir, data)
         if state["finished"] and (epochs is None or epochs <= state["epoch"]):
             raise InvalidInputError(
                 f"run '{run_dir}' is finished after {state['epoch']} epochs; pass --epochs N with more to train on"
@@ -147,6 +149,49 @@ class Trainer:
         if world.is_main:
             trainer.log.truncate(state["metrics_bytes"])
             _remove_stale_temporaries(run_dir)
+        return trainer
+
+    @classmethod
+    def restart_stage(
+        cls,
+        run_dir: Path,
+        stage: str,
+        epochs: int | None,
+        overrides: list[str],
+        device: str | torch.device,
+        reporter: Reporter | None,
+        world: World,
+    ) -> Trainer:
+        """Train `stage` of the run in `run_dir` again, from the weights its checkpoint holds:
+        e.g. a longer or different prior for a trained VQ-VAE. The stage's records, sample
+        grids and later stages' are replaced; earlier stages are kept as they were."""
+        data = _read_run_recipe(run_dir)
+        stages = family_class(str(data.get("family"))).stages
+        if stage not in stages:
+            raise InvalidInputError(
+                f"family '{data.get('family')}' has no stage '{stage}' (stages: {', '.join(stages)})"
+            )
+        for item in overrides:
+            if not item.startswith(f"stages.{stage}."):
+                raise InvalidInputError(f"with --stage {stage}, overrides must be stages.{stage}.…, not '{item}'")
+            apply_override(data, item)
+        if epochs is not None:
+            apply_override(data, f"stages.{stage}.epochs={epochs}")
+        recipe, state = _run_state(run_dir, data)
+        index = stages.index(stage)
+        if state["stage"] < index:
+            raise InvalidInputError(
+                f"run '{run_dir}' has not finished stage '{stages[index - 1]}': continue it with --resume first"
+            )
+        trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state, world=world)
+        if world.is_main:
+            trainer.log.truncate(state.get("stage_starts", {}).get(stage, state["metrics_bytes"]))
+            family = family_class(recipe.family)
+            for later in stages[index:]:
+                for grid in (run_dir / SAMPLES_DIR).glob(f"{_grid_prefix(family, later)}epoch-*.png"):
+                    grid.unlink()
+            atomic.write_text(run_dir / RECIPE_FILE, recipe.to_yaml())
+        state.update(stage=index, epoch=0, batch=0, finished=False, restart=True, best=None)
         return trainer
 
     # ---------------------------------------------------------------- setup
@@ -258,17 +303,22 @@ class Trainer:
         self.started = time.perf_counter() - state.get("seconds", 0.0)
         self.metrics: dict[str, float] = dict(state.get("metrics", {}))
         self.reporter.start(self.run_dir, self.recipe, self.model)
+        self.best: dict[str, Any] | None = state.get("best")
+        self.stage_starts: dict[str, int] = dict(state.get("stage_starts", {}))
         interrupted = False
         with self._sigint_stops_training():
             try:
                 for stage_index in range(state["stage"], len(cls.stages)):
                     stage = cls.stages[stage_index]
                     self._build_stage(stage, self.recipe.stage_train(stage))
-                    if self.resume_state is not None and stage_index == state["stage"]:
+                    if self.resume_state is not None and stage_index == state["stage"] and not state.get("restart"):
                         self._restore(state)
                         start_epoch, start_batch = state["epoch"], state["batch"]
                     else:
                         start_epoch, start_batch = 0, 0
+                        self.stage_starts[stage] = self.log.size()
+                        # Each stage's schedules start from zero updates.
+                        self.updates.update({objective.name: 0 for objective in self.objectives})
                     if self.step == 0 and stage_index == 0:  # a checkpoint to go back to from the start
                         self._save_checkpoint(0, 0, 0, finished=False)
                     self._run_stage(stage_index, start_epoch, start_batch)
@@ -279,11 +329,8 @@ class Trainer:
                 # epoch: matplotlib costs more than a small model's epoch.
                 if self.world.is_main:
                     loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=cls.headline_metric)
-        if not interrupted:
-            self._finish()
-        return Run(
-            self.run_dir, self._eval_model(), self.metrics, self.step, time.perf_counter() - self.started, interrupted
-        )
+        model = self._eval_model() if interrupted else self._finish()
+        return Run(self.run_dir, model, self.metrics, self.step, time.perf_counter() - self.started, interrupted)
 
     def _run_stage(self, stage_index: int, start_epoch: int, start_batch: int) -> None:
         config = self.stage_config
@@ -391,21 +438,25 @@ class Trainer:
                 fitted.eval().after_epoch(self.train_data, stage)
         model = self._eval_model()
         metrics = evaluate(
-            model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.world
+            model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.recipe.data
         )
         self.metrics = metrics
         if self.world.distributed:
             self._check_replicas(epoch)
+        improved = self._keep_if_best(stage, epoch, metrics)
         if self.world.is_main:
-            self._write_epoch_outputs(model, stage, epoch, metrics)
+            self._write_epoch_outputs(model, stage, epoch, metrics, improved)
         self.model.train()
         last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
         if last:
-            self.log.append(
-                {"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **metrics}
-            )
+            kept = {"kept_epoch": self.best["epoch"], **self.best["metrics"]} if self.best else metrics
+            self.log.append({"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **kept})
         # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
         stage_done = epoch + 1 == self.stage_config.epochs and not last
+        if stage_done and self.best:
+            # The next stage builds on the kept epoch, not on the last one (written by rank 0).
+            self.world.barrier()
+            modelfile.load_weights(self.model, self.run_dir / modelfile.WEIGHTS_FILE)
         next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
         self._save_checkpoint(next_stage, next_epoch, 0, finished=last)
         self.reporter.end_epoch(stage, epoch, self.stage_config.epochs, metrics)
@@ -422,7 +473,9 @@ class Trainer:
                 f"processes hold different weights after epoch {epoch + 1} (max difference {difference:g})"
             )
 
-    def _write_epoch_outputs(self, model: Family, stage: str, epoch: int, metrics: dict[str, float]) -> None:
+    def _write_epoch_outputs(
+        self, model: Family, stage: str, epoch: int, metrics: dict[str, float], improved: bool
+    ) -> None:
         self.log.append(
             {
                 "event": "eval",
@@ -439,18 +492,39 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 generator = torch.Generator(self.device).manual_seed(self.recipe.seed)
                 images = model.sample(self.stage_config.sample_grid, generator=generator)
-            name = (
-                f"epoch-{epoch + 1:03d}.png" if len(type(model).stages) == 1 else f"{stage}-epoch-{epoch + 1:03d}.png"
-            )
+            name = f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}.png"
             save_grid(images, self.run_dir / SAMPLES_DIR / name)
-        modelfile.save(model, self.run_dir, data=self.recipe.data)
+        if improved:
+            modelfile.save(model, self.run_dir, data=self.recipe.data)
 
-    def _finish(self) -> None:
+    def _keep_if_best(self, stage: str, epoch: int, metrics: dict[str, float]) -> bool:
+        """Whether this epoch's model is the one to keep: always, unless `train.keep_best`,
+        then only when it has the lowest held-out headline metric of the stage so far."""
+        if not self.stage_config.keep_best:
+            self.best = None
+            return True
+        headline = type(self.model).headline_metric
+        if headline not in metrics:
+            raise TrainingError(f"train.keep_best needs the headline metric '{headline}' in the '{stage}' evaluation")
+        value = metrics[headline]
+        if self.best is not None and self.best["stage"] == stage and not value < self.best["value"]:
+            return False
+        self.best = {"stage": stage, "epoch": epoch + 1, "value": value, "metrics": metrics}
+        return True
+
+    def _finish(self) -> Family:
+        """Write the model card and final config.json; the model to hand back (the kept epoch's
+        weights with `train.keep_best`)."""
+        model, metrics = self._eval_model(), self.metrics
         if not self.world.is_main:
-            return
-        model = self._eval_model()
-        card = model_card(model, self.recipe, self.metrics, samples=_latest_grid(self.run_dir))
-        modelfile.save(model, self.run_dir, card=card, data=self.recipe.data, metrics=self.metrics)
+            return model
+        if self.best:
+            model, metrics = modelfile.load(self.run_dir, device=self.device), self.best["metrics"]
+            self.metrics = metrics
+        extra = {"kept_epoch": self.best["epoch"]} if self.best else {}
+        card = model_card(model, self.recipe, metrics, samples=_latest_grid(self.run_dir))
+        modelfile.save(model, self.run_dir, card=card, data=self.recipe.data, metrics=metrics, **extra)
+        return model
 
     def _eval_model(self) -> Family:
         model = self.ema.module if getattr(self, "ema", None) is not None else self.model
@@ -469,6 +543,8 @@ class Trainer:
             "seconds": time.perf_counter() - self.started,
             "metrics": self.metrics,
             "metrics_bytes": self.log.size(),
+            "best": self.best,
+            "stage_starts": self.stage_starts,
             "model": self.model.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
@@ -514,26 +590,22 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(
-    model: Family, data: TensorData, batch_size: int, seed: int, stage: str = "main", world: World | None = None
+    model: Family, data: TensorData, batch_size: int, seed: int, stage: str = "main", name: str = ""
 ) -> dict[str, float]:
-    """Mean of the family's held-out metrics over `data`, with fixed noise (seed) that
-    leaves the training RNG stream untouched. With several processes each evaluates its
-    shard and the sums are combined."""
-    world = world or World()
+    """The family's held-out metrics over `data` (the dataset `name`), with fixed noise (seed)
+    that leaves the training RNG stream untouched. Every process evaluates the whole split
+    (split-level metrics such as codebook usage are not sums over shards), so all agree."""
     was_training = model.training
     model.eval()
-    totals: dict[str, torch.Tensor] = {}
-    rows = world.shard(torch.arange(len(data), device=data.x.device))
+    batches = (
+        data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
+        for start in range(0, len(data), batch_size)
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start in range(0, len(rows), batch_size):
-            batch = data.batch(rows[start : start + batch_size])
-            for key, value in model.evaluate(batch, stage).items():
-                totals[key] = totals.get(key, 0.0) + value.detach().float() * len(batch.x)
+        metrics = model.evaluate_split(batches, stage, data=name)
     model.train(was_training)
-    keys = list(totals)  # the family's order, the same on every rank
-    summed = world.all_reduce(torch.stack([totals[k] for k in keys])) if keys else torch.zeros(0)
-    return dict(zip(keys, (summed / len(data)).tolist(), strict=True))
+    return metrics
 
 
 def _epoch_order(seed: int, stage: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:
@@ -578,6 +650,29 @@ def _remove_stale_temporaries(run_dir: Path) -> None:
     """Temporary files left by a process killed while writing (see zoo.atomic)."""
     for path in [*run_dir.glob(".*.tmp"), *run_dir.glob(f"{SAMPLES_DIR}/.*.tmp")]:
         path.unlink(missing_ok=True)
+
+
+def _read_run_recipe(run_dir: Path) -> dict[str, Any]:
+    recipe_path = run_dir / RECIPE_FILE
+    if not run_dir.is_dir() or not recipe_path.is_file():
+        raise NotFoundError(f"'{run_dir}' is not a zoo run folder (no {RECIPE_FILE})")
+    return parse_recipe_text(recipe_path.read_text(encoding="utf-8"), str(recipe_path))
+
+
+def _run_state(run_dir: Path, data: dict[str, Any]) -> tuple[Recipe, dict[str, Any]]:
+    """The validated recipe and the checkpoint of a run, checked to belong together."""
+    recipe = validate_recipe(data)
+    state = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    if state.get("family") != recipe.family:
+        raise InvalidInputError(
+            f"checkpoint in '{run_dir}' is for family '{state.get('family')}', not '{recipe.family}'"
+        )
+    return recipe, state
+
+
+def _grid_prefix(cls: type[Family], stage: str) -> str:
+    """Grids are samples/epoch-NNN.png, or samples/<stage>-epoch-NNN.png for multi-stage families."""
+    return "" if len(cls.stages) == 1 else f"{stage}-"
 
 
 def _latest_grid(run_dir: Path) -> Path | None:

@@ -24,6 +24,10 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--seed", type=int, help="Random seed. Default: the recipe's.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder.")
+@click.option(
+    "--stage",
+    help="With --resume: train this stage of the run again (e.g. prior), from its current weights.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary.")
 @click.option(
     "--nproc",
@@ -33,13 +37,16 @@ import click
     help="Data-parallel processes on this machine (launched with torchrun; gloo on CPU, nccl on GPU).",
 )
 @click.pass_context
-def train(ctx, family, recipe, data, epochs, batch_size, overrides, out, device, seed, resume, quiet, nproc) -> None:
+def train(
+    ctx, family, recipe, data, epochs, batch_size, overrides, out, device, seed, resume, stage, quiet, nproc
+) -> None:
     """Train FAMILY (e.g. vae) and write a run folder.
 
     The run folder holds config.json + model.safetensors (a model folder that
     `zoo sample` and `zoo.load` read), recipe.yaml, metrics.jsonl, sample grids,
     loss.png and a checkpoint. Ctrl-C stops after the current step and saves;
-    `zoo train --resume RUN` continues bit for bit."""
+    `zoo train --resume RUN` continues bit for bit; `zoo train --resume RUN
+    --stage prior --epochs 30` trains a run's prior stage again."""
     import os
 
     import zoo
@@ -61,6 +68,7 @@ def train(ctx, family, recipe, data, epochs, batch_size, overrides, out, device,
             out=out,
             device=device,
             resume=resume,
+            stage=stage,
             reporter=reporter,
         )
     finally:

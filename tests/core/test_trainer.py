@@ -148,3 +148,59 @@ def test_non_finite_loss_stops_naming_term_and_step_and_keeps_the_last_good_chec
         assert last["event"] == "diverged" and last["step"] == 30
     finally:
         families.unregister("nan-after")
+
+
+@dataclass
+class ScriptedConfig(zoo.FamilyConfig):
+    scores: tuple[float, ...] = (3.0, 1.0, 2.0)
+
+
+class Scripted(zoo.Family):
+    """Fits the mean image; its held-out 'loss' after epoch k is scores[k-1], whatever it learnt."""
+
+    name = "scripted"
+    config_class = ScriptedConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.mean = torch.nn.Parameter(torch.zeros(config.input_shape))
+        self.register_buffer("evaluations", torch.zeros((), dtype=torch.long))
+
+    def loss(self, batch):
+        return zoo.LossOutput((batch.x - self.mean).pow(2).mean())
+
+    def evaluate_split(self, batches, stage="main", data=""):
+        self.evaluations += 1
+        return {"loss": self.config.scores[int(self.evaluations) - 1], "mean": self.mean.sum().item()}
+
+
+def test_keep_best_keeps_the_weights_metrics_and_card_of_the_epoch_with_the_best_held_out_score(tmp_path):
+    zoo.register(Scripted)
+    try:
+        overrides = ["data=digits", "train.epochs=3", "train.keep_best=true", "train.sample_grid=0"]
+        run = zoo.train("scripted", overrides=overrides, out=str(tmp_path))
+        evals = eval_records(run.path)
+        assert [r["loss"] for r in evals] == [3.0, 1.0, 2.0]
+        assert len({r["mean"] for r in evals}) == 3  # the weights differ from epoch to epoch
+        kept = zoo.load(run.path)
+        assert kept.mean.sum().item() == pytest.approx(evals[1]["mean"])
+        assert run.model.mean.sum().item() == pytest.approx(evals[1]["mean"])
+        assert run.metrics["loss"] == 1.0
+        meta = json.loads((run.path / "config.json").read_text())
+        assert meta["kept_epoch"] == 2 and meta["metrics"]["loss"] == 1.0
+        end = json.loads((run.path / "metrics.jsonl").read_text().splitlines()[-1])
+        assert end["event"] == "end" and end["kept_epoch"] == 2 and end["loss"] == 1.0
+        # Without keep_best the last epoch is kept.
+        last = zoo.train("scripted", overrides=[*overrides, "train.keep_best=false"], out=str(tmp_path))
+        assert zoo.load(last.path).mean.sum().item() == pytest.approx(eval_records(last.path)[2]["mean"])
+    finally:
+        families.unregister("scripted")
+
+
+def test_stage_needs_an_existing_run(tiny_run):
+    with pytest.raises(InvalidInputError, match="pass --resume RUN"):
+        zoo.train("vae", stage="main")
+    with pytest.raises(InvalidInputError, match="has no stage 'prior'"):
+        zoo.train(resume=tiny_run.path, stage="prior")
+    with pytest.raises(InvalidInputError, match="overrides must be stages.main"):
+        zoo.train(resume=tiny_run.path, stage="main", overrides=["model.beta=2"])

@@ -1,0 +1,84 @@
+"""A vector quantiser whose codebook follows the encoder by exponential moving averages
+(van den Oord et al. 2017, appendix A.1), with dead codes re-seeded from the batch."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Quantized(NamedTuple):
+    """Straight-through quantised features (N, D, H, W), their codes (N, H, W) and the
+    commitment loss ‖z − sg(e)‖² (mean over elements)."""
+
+    features: Tensor
+    codes: Tensor
+    commitment: Tensor
+
+
+class EMAQuantizer(nn.Module):
+    """Nearest-codeword quantisation of (N, D, H, W) features into `num_codes` codewords.
+
+    The codebook is not trained by gradients: in training mode each forward moves it
+    towards the mean of the features assigned to each code (decay `decay`). A code whose
+    moving-average assignment count per batch falls below `dead_threshold` is re-seeded
+    with a feature vector from the batch, drawn with probability proportional to its
+    squared quantisation error, so every code keeps being used where it helps."""
+
+    def __init__(self, num_codes: int, dim: int, decay: float = 0.99, dead_threshold: float = 1.0) -> None:
+        super().__init__()
+        self.num_codes, self.dim = num_codes, dim
+        self.decay, self.dead_threshold = decay, dead_threshold
+        codebook = torch.randn(num_codes, dim)
+        self.register_buffer("codebook", codebook)
+        # A count of 1 per code with its codeword as the sum: an unused code keeps its
+        # codeword as both averages decay (their ratio is constant).
+        self.register_buffer("cluster_size", torch.ones(num_codes))
+        self.register_buffer("embed_sum", codebook.clone())
+
+    def nearest(self, z: Tensor) -> Tensor:
+        """Codes (N, H, W) of features (N, D, H, W); no update."""
+        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)
+        return distances.argmin(1).view(z.shape[0], *z.shape[2:])
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """Features (N, D, H, W) of codes (N, H, W)."""
+        return F.embedding(codes, self.codebook).permute(0, 3, 1, 2)
+
+    def forward(self, z: Tensor) -> Quantized:
+        codes = self.nearest(z)
+        quantized = self.lookup(codes)
+        if self.training:
+            self._update(z.detach(), codes)
+        commitment = (z - quantized.detach()).pow(2).mean()
+        return Quantized(z + (quantized - z).detach(), codes, commitment)
+
+    @torch.no_grad()
+    def _update(self, z: Tensor, codes: Tensor) -> None:
+        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim).float()
+        index = codes.flatten()
+        counts = torch.bincount(index, minlength=self.num_codes).to(flat.dtype)
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, index, flat)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        dead = self.cluster_size < self.dead_threshold
+        if dead.any():
+            # Like k-means++ seeding: vectors far from their codeword are likelier picks, so new
+            # codes go where the codebook is poor (not onto the many identical background vectors).
+            error = (flat - self.codebook[index]).pow(2).sum(1)
+            weights = error if error.sum() > 0 else torch.ones_like(error)
+            picks = torch.multinomial(weights, int(dead.sum()), replacement=True)
+            self.embed_sum[dead] = flat[picks]
+            self.cluster_size[dead] = 1.0
+        self.codebook.copy_(self.embed_sum / self.cluster_size.clamp_min(1e-5).unsqueeze(1))
+
+
+def codebook_stats(counts: Tensor) -> dict[str, Tensor]:
+    """Perplexity exp(H(p)) of the code frequencies `counts` (K,) and the fraction of codes used."""
+    p = counts.float() / counts.sum().clamp_min(1)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum()
+    return {"perplexity": entropy.exp(), "usage": (counts > 0).float().mean()}
