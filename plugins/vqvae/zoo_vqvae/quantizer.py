@@ -63,6 +63,7 @@ class EMAQuantizer(nn.Module):
         index = codes.flatten()
         counts = torch.bincount(index, minlength=self.num_codes).to(flat.dtype)
         sums = torch.zeros_like(self.embed_sum).index_add_(0, index, flat)
+        _average_over_processes(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         dead = self.cluster_size < self.dead_threshold
@@ -74,7 +75,26 @@ class EMAQuantizer(nn.Module):
             picks = torch.multinomial(weights, int(dead.sum()), replacement=True)
             self.embed_sum[dead] = flat[picks]
             self.cluster_size[dead] = 1.0
+            _same_as_first_process(self.embed_sum)  # re-seeded from each process's own batch
         self.codebook.copy_(self.embed_sum / self.cluster_size.clamp_min(1e-5).unsqueeze(1))
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _average_over_processes(*tensors: Tensor) -> None:
+    """Data-parallel training: every process updates the codebook with the statistics of the
+    whole global batch (per-process averages, so thresholds keep their per-batch meaning)."""
+    if _distributed():
+        for tensor in tensors:
+            torch.distributed.all_reduce(tensor)
+            tensor /= torch.distributed.get_world_size()
+
+
+def _same_as_first_process(tensor: Tensor) -> None:
+    if _distributed():
+        torch.distributed.broadcast(tensor, src=0)
 
 
 def codebook_stats(counts: Tensor) -> dict[str, Tensor]:
