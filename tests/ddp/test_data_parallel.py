@@ -140,3 +140,32 @@ def test_two_process_training_is_not_flaky_over_twenty_runs(plugin_env, tmp_path
         assert result.returncode == 0, (attempt, result.stderr)
         (run,) = out.iterdir()
         assert _records(run, "replicas")[0]["max_difference"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("family", "overrides"),
+    [
+        ("vqvae", ["train.epochs=1", "stages.prior.epochs=1", "train.sample_grid=0"]),  # EMA codebook, two stages
+        ("gan", ["train.epochs=1", "train.sample_grid=0"]),  # two optimisers, steps on part of the model
+    ],
+)
+def test_codebook_and_two_optimiser_families_stay_identical_across_processes(tmp_path, family, overrides):
+    out = tmp_path / "runs"
+    result = run_zoo(
+        "train",
+        family,
+        "--recipe",
+        "digits",
+        "--nproc",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+        *_sets(overrides),
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = out.iterdir()
+    replicas = _records(run, "replicas")
+    assert replicas and all(r["max_difference"] == 0.0 for r in replicas)
