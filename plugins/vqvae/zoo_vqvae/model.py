@@ -121,8 +121,8 @@ class VQVAE(Family):
     def evaluate(self, batch: Batch, stage: str = "main") -> dict[str, Tensor]:
         out = self.loss(batch)
         metrics = {"loss": out.total, **out.terms}
-        if stage == "prior":
-            metrics["prior_nll"] = self.prior_loss(batch).total
+        if stage == "prior":  # the stage's own objective is its 'loss'
+            metrics["loss"] = metrics["prior_nll"] = self.prior_loss(batch).total
         return metrics
 
     @torch.no_grad()
