@@ -52,6 +52,16 @@ def _sets(overrides):
     return [a for o in overrides for a in ("--set", o)]
 
 
+def _train(family, nproc, out, *args, env=None):
+    """`zoo train FAMILY --nproc N` on CPU into `out`; the run folder it made."""
+    result = run_zoo(
+        "train", family, "--nproc", str(nproc), "--device", "cpu", "--quiet", "--out", str(out), *args, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = out.iterdir()
+    return run, result
+
+
 def _records(run, event):
     lines = (run / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r["event"] == event]
@@ -68,24 +78,7 @@ def plugin_env(tmp_path_factory):
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(plugin_env, tmp_path):
-    runs = {}
-    for nproc in (1, 2):
-        out = tmp_path / f"n{nproc}"
-        result = run_zoo(
-            "train",
-            "linear-ae",
-            "--nproc",
-            str(nproc),
-            "--device",
-            "cpu",
-            "--quiet",
-            "--out",
-            str(out),
-            *_sets(SETTINGS),
-            env=plugin_env,
-        )
-        assert result.returncode == 0, result.stderr
-        (runs[nproc],) = out.iterdir()
+    runs = {n: _train("linear-ae", n, tmp_path / f"n{n}", *_sets(SETTINGS), env=plugin_env)[0] for n in (1, 2)}
     one, two = (load_file(str(runs[n] / "model.safetensors")) for n in (1, 2))
     for key in one:
         assert torch.allclose(one[key], two[key], atol=1e-5, rtol=1e-4), key
@@ -95,22 +88,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(plugin_env, 
 
 
 def test_vae_trains_on_two_processes_and_resumes_on_one(tmp_path):
-    out = tmp_path / "runs"
-    result = run_zoo(
-        "train",
-        "vae",
-        "--nproc",
-        "2",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--out",
-        str(out),
-        *_sets([*TINY, "train.epochs=1"]),
-    )
-    assert result.returncode == 0, result.stderr
+    run, result = _train("vae", 2, tmp_path / "runs", *_sets([*TINY, "train.epochs=1"]))
     assert "nelbo" in result.stdout and result.stdout.count("run folder:") == 1  # rank 0 alone reports
-    (run,) = out.iterdir()
     assert _records(run, "replicas")[0]["max_difference"] == 0.0
     first = _records(run, "eval")[0]["nelbo"]
     resumed = run_zoo("train", "--resume", str(run), "--epochs", "3", "--quiet")
@@ -123,22 +102,8 @@ def test_vae_trains_on_two_processes_and_resumes_on_one(tmp_path):
 def test_two_process_training_is_not_flaky_over_twenty_runs(plugin_env, tmp_path):
     """gloo's shutdown race used to abort about one run in ten at interpreter exit."""
     for attempt in range(20):
-        out = tmp_path / f"a{attempt}"
-        result = run_zoo(
-            "train",
-            "linear-ae",
-            "--nproc",
-            "2",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--out",
-            str(out),
-            *_sets([*SETTINGS, "train.epochs=1"]),
-            env=plugin_env,
-        )
-        assert result.returncode == 0, (attempt, result.stderr)
-        (run,) = out.iterdir()
+        settings = _sets([*SETTINGS, "train.epochs=1"])
+        run, _ = _train("linear-ae", 2, tmp_path / f"a{attempt}", *settings, env=plugin_env)
         assert _records(run, "replicas")[0]["max_difference"] == 0.0
 
 
@@ -150,22 +115,6 @@ def test_two_process_training_is_not_flaky_over_twenty_runs(plugin_env, tmp_path
     ],
 )
 def test_codebook_and_two_optimiser_families_stay_identical_across_processes(tmp_path, family, overrides):
-    out = tmp_path / "runs"
-    result = run_zoo(
-        "train",
-        family,
-        "--recipe",
-        "digits",
-        "--nproc",
-        "2",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--out",
-        str(out),
-        *_sets(overrides),
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = out.iterdir()
+    run, _ = _train(family, 2, tmp_path / "runs", "--recipe", "digits", *_sets(overrides))
     replicas = _records(run, "replicas")
     assert replicas and all(r["max_difference"] == 0.0 for r in replicas)
