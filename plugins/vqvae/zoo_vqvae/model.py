@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo import Batch, Family, FamilyConfig, LossOutput, Objective
+from zoo import Batch, FamilyConfig, LatentFamily, LossOutput, Objective
 from zoo.config import check
 from zoo.nets import ConvEncoderNet, spatial_sizes, upsampling_net
 from zoo_vqvae.pixelcnn import PixelCNNPrior
@@ -61,7 +61,7 @@ class ResBlock(nn.Module):
         return x + self.net(x)
 
 
-class VQVAE(Family):
+class VQVAE(LatentFamily):
     """van den Oord et al.'s VQ-VAE. Stage `main` trains encoder and decoder on
     reconstruction + β·commitment (the codebook follows by EMA); stage `prior` fits the PixelCNN to the
     codes of the frozen encoder, so that `sample` draws codes from it."""
@@ -140,15 +140,7 @@ class VQVAE(Family):
         return {**metrics, **{k: v.item() for k, v in codebook_stats(counts).items()}}
 
     # uses ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
-        """Codes drawn from the PixelCNN prior, decoded."""
-        return self.decode(self.prior.sample(n, generator))
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
-
+    # sample (codes drawn from the PixelCNN prior, decoded) and reconstruct come from LatentFamily.
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """The code grid (N, H', W') of int64 codebook indices."""
