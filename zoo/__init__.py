@@ -59,6 +59,10 @@ _EXPORTS = {
     "importance_sampled_nll": "zoo.likelihood",
     # judges of samples
     "digit_classifier": "zoo.classifier",
+    "frechet_distance": "zoo.evaluation.samples",
+    # evaluation
+    "evaluate": "zoo.evaluation.report",
+    "EvalSettings": "zoo.evaluation.report",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -102,5 +102,12 @@ def _augment(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 @torch.no_grad()
+def embed(model: DigitClassifier, images: Tensor, batch_size: int = 500) -> Tensor:
+    """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's device."""
+    device = next(model.parameters()).device
+    return torch.cat([model.features(x.to(device)).cpu() for x in images.split(batch_size)])
+
+
+@torch.no_grad()
 def accuracy(model: DigitClassifier, x: Tensor, y: Tensor) -> float:
     return (model(x).argmax(1) == y).float().mean().item()

@@ -25,8 +25,9 @@ from zoo.plugin import PLUGIN_API_VERSION
 
 if TYPE_CHECKING:
     from zoo.datasets.splits import TensorData
+    from zoo.likelihood import NLLEstimate
 
-CAPABILITIES = ("sample", "reconstruct", "encode", "decode")
+CAPABILITIES = ("sample", "reconstruct", "encode", "decode", "nll")
 
 
 class Batch(NamedTuple):
@@ -169,9 +170,14 @@ class Family(nn.Module):
         """Images in [0, 1] for codes z."""
         raise NotImplementedError
 
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions: Any) -> NLLEstimate:
+        """−log p(x) per example in nats, importance-sampled with `k` samples (families with a
+        likelihood: the VAE types; see zoo.likelihood.importance_sampled_nll)."""
+        raise NotImplementedError
+
     @classmethod
     def capabilities(cls) -> tuple[str, ...]:
-        """Which of sample/reconstruct/encode/decode this family implements."""
+        """Which of sample/reconstruct/encode/decode/nll this family implements."""
         return tuple(c for c in CAPABILITIES if getattr(cls, c) is not getattr(Family, c))
 
     @property

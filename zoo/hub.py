@@ -1,9 +1,10 @@
 """Publishing and fetching models on the Hugging Face Hub, through huggingface_hub.
 
 A Hub repo written by zoo is a model folder: config.json (family, package, config),
-model.safetensors, README.md (the model card), recipe.yaml when zoo trained it, and the
-sample grid the card shows. Nothing else of a run (checkpoints, metrics logs, loss plots)
-is published: the checkpoint is for resuming, not for use, and the card carries the metrics.
+model.safetensors, README.md (the model card), recipe.yaml when zoo trained it, eval.json
+when the model was evaluated, and the sample grid the card shows. Nothing else of a run
+(checkpoints, metrics logs, loss plots) is published: the checkpoint is for resuming, not
+for use, and the card carries the metrics.
 
 Transfer, caching, locking, resuming, `HF_ENDPOINT`, `HF_TOKEN` and `HF_HUB_OFFLINE` are
 huggingface_hub's (create_repo, upload_folder, snapshot_download). zoo does not use
@@ -30,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from zoo import __version__
 from zoo.catalogue import CatalogueModel, load_catalogue
 from zoo.errors import CorruptFileError, HubError, InvalidInputError, NotFoundError, ZooError, did_you_mean
-from zoo.modelcard import card_images, model_card, with_usage
+from zoo.evaluation.report import EVAL_FILE, read_eval
+from zoo.modelcard import card_images, model_card, with_metrics, with_usage
 from zoo.modelfile import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from zoo.names import HUB_PREFIX, ModelRef, check_repo_id, check_revision, parse_model_ref
 from zoo.runfolder import RECIPE_FILE, SAMPLES_DIR
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from zoo.family import Family
 
 #: What `zoo pull` fetches from a repo: the model folder and nothing else.
-PULL_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, RECIPE_FILE, f"{SAMPLES_DIR}/*.png"]
+PULL_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, RECIPE_FILE, EVAL_FILE, f"{SAMPLES_DIR}/*.png"]
 SAMPLE_GRID = "samples.png"
 
 
@@ -217,14 +219,19 @@ def push_to_hub(model: Family, repo_id: str, **options: Any) -> Pushed:
 
 
 def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[str, ...]:
-    """Copy what is published into `staging`: the model files, the recipe, the card (with
-    usage for `repo_id`; written if the folder has none) and every image the card shows."""
+    """Copy what is published into `staging`: the model files, the recipe, eval.json, the card
+    (with usage for `repo_id`, eval.json's metrics merged in; written if the folder has none)
+    and every image the card shows."""
     card_path = folder / CARD_FILE
     if card_path.is_file():
         card = with_usage(card_path.read_text(encoding="utf-8"), repo_id)
     else:
         card = model_card(model, None, {}, repo_id=repo_id)
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])
+    evaluation = read_eval(folder)
+    if evaluation is not None:
+        card = with_metrics(card, model.name, str(evaluation.get("data")), evaluation["metrics"])
+        names.append(EVAL_FILE)
     for image in card_images(card):
         if Path(image).is_absolute() or ".." in Path(image).parts or not (folder / image).is_file():
             raise InvalidInputError(f"{card_path} shows '{image}', which is not a file inside {folder}")

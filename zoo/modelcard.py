@@ -33,20 +33,7 @@ def model_card(
     if data:
         metadata["datasets"] = [data]
     if data and metrics:
-        metadata["model-index"] = [
-            {
-                "name": f"{family}-{data}",
-                "results": [
-                    {
-                        "task": {"type": "image-generation"},
-                        "dataset": {"name": data, "type": data, "split": "test"},
-                        "metrics": [
-                            {"type": k, "value": round(float(v), 4), "name": f"test {k}"} for k, v in metrics.items()
-                        ],
-                    }
-                ],
-            }
-        ]
+        metadata["model-index"] = _model_index(family, data, metrics)
     params = sum(p.numel() for p in model.parameters())
     if recipe is not None:
         title = f"# {family} trained on {data}"
@@ -56,8 +43,7 @@ def model_card(
         )
     else:
         title, about = f"# {family}", f"A `{family}` model ({params:,} parameters) saved with zoo."
-    rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in metrics.items())
-    table = f"## Test metrics\n\n| metric | value |\n|---|---|\n{rows}\n\n" if metrics else ""
+    table = _metrics_table(metrics) + "\n" if metrics else ""
     picture = f"\n## Samples\n\n![samples]({SAMPLES_DIR}/{samples.name})\n" if samples else ""
     return f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
@@ -68,6 +54,59 @@ def model_card(
 {about}
 
 {table}{usage_section(repo_id)}{picture}"""
+
+
+def with_metrics(card: str, family: str, data: str, metrics: dict[str, float]) -> str:
+    """`card` with `metrics` (from `zoo eval` on `data`) merged into its metadata's model-index
+    and its test-metrics table; a metric already there for the same data and name takes the
+    new value (metrics for other data are replaced)."""
+    match = _FRONT_MATTER.match(card)
+    metadata = (yaml.safe_load(match.group(1)) if match else None) or {}
+    body = card[match.end() :] if match else card
+    merged = {**_card_metrics(metadata, data), **metrics}
+    metadata["model-index"] = _model_index(family, data, merged)
+    table = _metrics_table(merged)
+    if _METRICS_SECTION.search(body):
+        body = _METRICS_SECTION.sub(lambda _: table, body, count=1)
+    else:
+        use = _USE_SECTION.search(body)
+        at = use.start() if use else len(body)
+        body = body[:at] + table + "\n" + body[at:]
+    return f"---\n{yaml.safe_dump(metadata, sort_keys=False).strip()}\n---\n{body}"
+
+
+def _model_index(family: str, data: str, metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """The Hub's model-index block: one result on `data`'s test split."""
+    return [
+        {
+            "name": f"{family}-{data}",
+            "results": [
+                {
+                    "task": {"type": "image-generation"},
+                    "dataset": {"name": data, "type": data, "split": "test"},
+                    "metrics": [
+                        {"type": k, "value": round(float(v), 4), "name": f"test {k}"} for k, v in metrics.items()
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def _card_metrics(metadata: dict[str, Any], data: str) -> dict[str, float]:
+    """The metrics on `data` in a card's model-index (empty when it has none or it is malformed)."""
+    try:
+        result = metadata["model-index"][0]["results"][0]
+        if result["dataset"]["name"] != data:
+            return {}
+        return {str(row["type"]): float(row["value"]) for row in result["metrics"]}
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in metrics.items())
+    return f"## Test metrics\n\n| metric | value |\n|---|---|\n{rows}\n"
 
 
 def usage_section(repo_id: str | None) -> str:
@@ -102,5 +141,7 @@ def card_images(card: str) -> list[str]:
 
 
 USE_HEADING = "## Use"
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+_METRICS_SECTION = re.compile(r"^## Test metrics\n.*?(?=^## |\Z)", re.S | re.M)
 _USE_SECTION = re.compile(r"^## Use\n.*?(?=^## |\Z)", re.S | re.M)
 _IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")

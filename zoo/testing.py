@@ -317,6 +317,11 @@ def _check_uses(s: _Subject) -> None:
         codes = model.encode(x, **_label(s, n, y))
         assert isinstance(codes, Tensor) and len(codes) == n, f"encode(x) of {n} images gave {_describe(codes)}"
         assert not codes.is_floating_point() or torch.isfinite(codes).all(), "encode(x) gave non-finite codes"
+    if "nll" in caps:
+        first, again = (model.nll(x, k=8, seed=1, **_label(s, n, y)) for _ in range(2))
+        values = first.per_example
+        assert values.shape == (n,) and torch.isfinite(values).all(), f"nll(x, k=8) gave {_describe(values)}"
+        assert torch.equal(values, again.per_example), "nll(x, k=8, seed=1) differs between two calls"
     if "decode" in caps:
         if codes is None:
             s.report.notes.append("decode not checked: without encode the kit has no codes to decode")

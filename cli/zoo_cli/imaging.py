@@ -5,25 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo_cli.hub import revision_option
-
-
-def _load(model: str, device: str, revision: str | None):
-    """The model and its folder, for any reference: run or model folder, Hub id, catalogue name."""
-    import zoo
-    from zoo.devices import resolve_device
-    from zoo.hub import locate
-
-    folder = locate(model, revision)
-    return zoo.load(folder, device=resolve_device(device)), folder
-
-
-def _require(model, capability: str) -> None:
-    from zoo.errors import InvalidInputError
-
-    if capability not in model.capabilities():
-        raise InvalidInputError(
-            f"family '{model.name}' cannot {capability} (it can: {', '.join(model.capabilities())})"
-        )
+from zoo_cli.loading import load_model, model_data, require
 
 
 @click.command()
@@ -45,13 +27,13 @@ def sample(
     from zoo.errors import InvalidInputError
     from zoo.images import save_grid
 
-    net, _ = _load(model, device, revision)
-    _require(net, "sample")
+    net, _ = load_model(model, device, revision)
+    require(net, "sample")
     if label is not None and not net.conditional:
         raise InvalidInputError(f"family '{net.name}' is not conditional: --label needs a family such as cvae")
-    conditions = {"label": label} if label is not None else {}
+    chosen = {"label": label} if label is not None else {}
     generator = torch.Generator(net.device).manual_seed(seed)
-    path = save_grid(net.sample(count, generator=generator, **conditions), output)
+    path = save_grid(net.sample(count, generator=generator, **chosen), output)
     click.echo(f"wrote {count} samples{'' if label is None else f' of class {label}'} to {path}")
 
 
@@ -64,23 +46,12 @@ def sample(
 @revision_option
 def reconstruct(model: str, count: int, output: str, data: str | None, device: str, revision: str | None) -> None:
     """Reconstruct COUNT test images with MODEL: originals above, reconstructions below."""
-    from zoo.datasets.splits import load_dataset
-    from zoo.errors import InvalidInputError
     from zoo.images import save_comparison
-    from zoo.modelfile import read_metadata
+    from zoo.tasks import label_conditions
 
-    net, folder = _load(model, device, revision)
-    _require(net, "reconstruct")
-    name = data or read_metadata(folder).get("data") or "mnist-5k"
-    splits = load_dataset(name)
-    if tuple(splits.shape) != tuple(net.config.input_shape):
-        raise InvalidInputError(
-            f"data '{name}' has shape {list(splits.shape)} but the model takes {list(net.config.input_shape)}"
-        )
-    batch = splits.test.head(count)
+    net, folder = load_model(model, device, revision)
+    require(net, "reconstruct")
+    batch = model_data(net, folder, data).test.head(count)
     originals = batch.x.to(net.device)
-    if net.conditional and batch.y is None:
-        raise InvalidInputError(f"family '{net.name}' is conditional but data '{name}' has no labels")
-    conditions = {"label": batch.y.to(net.device)} if net.conditional else {}
-    path = save_comparison(originals, net.reconstruct(originals, **conditions), output)
+    path = save_comparison(originals, net.reconstruct(originals, **label_conditions(net, batch.y)), output)
     click.echo(f"wrote {len(originals)} originals and reconstructions to {path}")

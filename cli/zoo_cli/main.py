@@ -55,9 +55,22 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from zoo_cli import catalogue, hub, imaging, plugins, training
+    from zoo_cli import catalogue, evaluating, hub, imaging, plugins, tasks, training
 
-    commands = (catalogue.list_command, catalogue.info, training.train, imaging.sample, imaging.reconstruct)
+    commands = (
+        catalogue.list_command,
+        catalogue.info,
+        training.train,
+        imaging.sample,
+        imaging.reconstruct,
+        evaluating.evaluate,
+        tasks.interpolate,
+        tasks.denoise,
+        tasks.inpaint,
+        tasks.anomaly,
+        tasks.encode,
+        tasks.plot,
+    )
     for command in (*commands, hub.push, hub.pull, plugins.plugin):
         main.add_command(command)
 

@@ -42,7 +42,7 @@ def test_list_shows_families_recipes_and_datasets(cli):
 def test_info_shows_config_fields_and_capabilities(cli):
     data = json.loads(cli("info", "vae", "--json").output)
     assert {f["name"] for f in data["config"]} >= {"latent_dim", "beta", "channels", "input_shape"}
-    assert data["capabilities"] == ["sample", "reconstruct", "encode", "decode"]
+    assert data["capabilities"] == ["sample", "reconstruct", "encode", "decode", "nll"]
     assert "latent_dim" in cli("info", "vae").output
 
 

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo import Batch, ConvLatentConfig, Family, InvalidInputError, LossOutput, StandardNormal
+from zoo import Batch, ConvLatentConfig, Family, InvalidInputError, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
+from zoo.likelihood import NLLEstimate
 from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
 
 
@@ -69,6 +70,11 @@ class CVAE(Family):
         kl = gaussian_kl(posterior.base_dist).mean()
         total = rec + self.config.beta * kl
         return LossOutput(total, {"nelbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()})
+
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, label: Tensor | None = None) -> NLLEstimate:
+        """−log p(x | label) per example (nats), importance-sampled."""
+        condition = self.condition(label, len(x))
+        return importance_sampled_nll(self.encoder, self.prior, self.decoder, x, condition, k=k, seed=seed)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, label: int | Tensor | None = None) -> Tensor:

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+import zoo
 from zoo import Batch, Critic, Family, FamilyConfig, LossOutput, Objective, StandardNormal
+from zoo.classifier import embed
 from zoo.config import check
+from zoo.evaluation.samples import draw
 from zoo.nets import ConvDecoderNet, ConvEncoderNet
-from zoo_gan.frechet import frechet_distance, judge
+from zoo_gan.frechet import judge
 from zoo_gan.losses import LOSSES, critic_loss, generator_loss, gradient_penalty
 
 
@@ -144,16 +147,8 @@ class GAN(Family):
         """Fréchet distance between `fd_samples` samples and `images` in the features of
         zoo's classifier for `data`."""
         classifier = judge(data, str(self.device))
-        generator = torch.Generator(self.device).manual_seed(0)
-        samples = torch.cat(
-            [
-                self.sample(min(batch_size, self.config.fd_samples - start), generator=generator)
-                for start in range(0, self.config.fd_samples, batch_size)
-            ]
-        )
-        real = torch.cat([classifier.features(x) for x in images.split(batch_size)])
-        fake = torch.cat([classifier.features(x) for x in samples.split(batch_size)])
-        return frechet_distance(real, fake)
+        samples = draw(self, self.config.fd_samples, seed=0, batch_size=batch_size)
+        return zoo.frechet_distance(embed(classifier, images, batch_size), embed(classifier, samples, batch_size))
 
     # uses ---------------------------------------------------------------------------
     @torch.no_grad()

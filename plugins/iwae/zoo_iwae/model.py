@@ -6,9 +6,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
-from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal
+from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
+from zoo.likelihood import NLLEstimate
 from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
 
 
@@ -40,6 +42,9 @@ class IWAE(LatentFamily):
         self.encoder = GaussianEncoder(config.input_shape, config.latent_dim, config.channels, config.hidden_dim)
         self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
         self.prior = StandardNormal(config.latent_dim)
+
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions) -> NLLEstimate:
+        return importance_sampled_nll(self.encoder, self.prior, self.decoder, x, k=k, seed=seed)
 
     def loss(self, batch: Batch) -> LossOutput:
         k, n = self.config.k, len(batch.x)

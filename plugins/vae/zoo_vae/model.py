@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal
+from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
+from zoo.likelihood import NLLEstimate
 from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
 
 
@@ -53,6 +54,9 @@ class VAE(LatentFamily):
         self.prior = StandardNormal(config.latent_dim)
         if config.gamma:
             self.register_buffer("capacity_step", torch.zeros((), dtype=torch.int64))
+
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions) -> NLLEstimate:
+        return importance_sampled_nll(self.encoder, self.prior, self.decoder, x, k=k, seed=seed)
 
     def capacity(self) -> Tensor:
         """The target KL (nats) at the current training step."""

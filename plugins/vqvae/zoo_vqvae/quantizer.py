@@ -98,7 +98,9 @@ def _same_as_first_process(tensor: Tensor) -> None:
 
 
 def codebook_stats(counts: Tensor) -> dict[str, Tensor]:
-    """Perplexity exp(H(p)) of the code frequencies `counts` (K,) and the fraction of codes used."""
+    """Perplexity exp(H(p)) of the code frequencies `counts` (K,), the fraction of codes used
+    and the number of dead (unused) codes."""
     p = counts.float() / counts.sum().clamp_min(1)
     entropy = -(p * p.clamp_min(1e-12).log()).sum()
-    return {"perplexity": entropy.exp(), "usage": (counts > 0).float().mean()}
+    used = counts > 0
+    return {"perplexity": entropy.exp(), "usage": used.float().mean(), "dead_codes": (~used).sum().float()}

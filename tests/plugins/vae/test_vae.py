@@ -40,7 +40,7 @@ def test_shapes_and_ranges_of_sample_reconstruct_encode_decode(model):
     for images in (model.reconstruct(x), model.decode(torch.randn(3, 8)), model.sample(7)):
         assert images.shape[1:] == (1, 28, 28)
         assert images.min() >= 0 and images.max() <= 1
-    assert set(model.capabilities()) == {"sample", "reconstruct", "encode", "decode"}
+    assert set(model.capabilities()) == {"sample", "reconstruct", "encode", "decode", "nll"}
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (1, 64, 64), (1, 7, 9)])

@@ -66,14 +66,15 @@ def test_without_dead_code_reset_unused_codes_stay_where_they_are():
 
 
 @pytest.mark.parametrize(
-    ("counts", "perplexity", "usage"),
+    ("counts", "perplexity", "usage", "dead"),
     [
-        ([5, 5, 5, 5, 0, 0, 0, 0], 4.0, 0.5),
-        ([9, 0, 0, 0], 1.0, 0.25),
-        ([1, 3], math.exp(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75))), 1.0),
+        ([5, 5, 5, 5, 0, 0, 0, 0], 4.0, 0.5, 4),
+        ([9, 0, 0, 0], 1.0, 0.25, 3),
+        ([1, 3], math.exp(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75))), 1.0, 0),
     ],
 )
-def test_perplexity_is_the_exponentiated_entropy_and_usage_the_fraction_of_codes_used(counts, perplexity, usage):
+def test_codebook_stats_are_perplexity_usage_and_dead_codes(counts, perplexity, usage, dead):
     stats = codebook_stats(torch.tensor(counts))
     assert stats["perplexity"].item() == pytest.approx(perplexity, rel=1e-5)
     assert stats["usage"].item() == pytest.approx(usage)
+    assert stats["dead_codes"].item() == dead

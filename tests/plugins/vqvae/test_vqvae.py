@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import zoo
+from tests.conftest import assert_one_line_error, run_zoo
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from zoo.errors import InvalidInputError
 
@@ -107,3 +108,16 @@ def test_stage_prior_trains_the_prior_of_an_existing_run_again(run, tmp_path, cl
     assert "epochs: 1" in (copy / "recipe.yaml").read_text().split("stages:")[1]
     state = load_checkpoint(copy / CHECKPOINT_FILE)
     assert state["finished"] and state["updates"] == {"main": 2 * 62, "prior": 62}
+
+
+def test_eval_reports_the_codebook_and_refuses_probes_of_discrete_codes(run, cli, tmp_path):
+    out = tmp_path / "vq.json"
+    result = cli("eval", str(run.path), "-m", "family", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())["metrics"]
+    codes = run.model.config.num_codes
+    assert metrics["usage"] * codes + metrics["dead_codes"] == pytest.approx(codes)
+    assert 1 < metrics["perplexity"] <= codes and metrics["prior_nll"] > 0
+    completed = run_zoo("eval", str(run.path), "-m", "probe")
+    assert completed.returncode == 2
+    assert_one_line_error(completed.stderr, "probe", "discrete codes")

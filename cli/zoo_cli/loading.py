@@ -1,0 +1,45 @@
+"""What the commands that use a trained model share: loading it from any reference, checking
+what it can do, and the dataset it is used on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def load_model(model: str, device: str, revision: str | None) -> tuple[Any, Path]:
+    """The model and its folder, for any reference: run or model folder, Hub id, catalogue name."""
+    import zoo
+    from zoo.devices import resolve_device
+    from zoo.hub import locate
+
+    folder = locate(model, revision)
+    return zoo.load(folder, device=resolve_device(device)), folder
+
+
+def require(model: Any, capability: str) -> None:
+    """Refuse, in one line, a use the model's family does not implement."""
+    from zoo.errors import InvalidInputError
+
+    if capability not in model.capabilities():
+        raise InvalidInputError(
+            f"family '{model.name}' cannot {capability} (it can: {', '.join(model.capabilities())})"
+        )
+
+
+def model_data(model: Any, folder: Path, data: str | None) -> Any:
+    """The splits of `data`, or of the dataset the model was trained on, checked against the
+    model's input shape (and for labels, when the family is conditional)."""
+    from zoo.datasets.splits import load_dataset
+    from zoo.errors import InvalidInputError
+    from zoo.modelfile import read_metadata
+
+    name = data or read_metadata(folder).get("data") or "mnist-5k"
+    splits = load_dataset(name)
+    if tuple(splits.shape) != tuple(model.config.input_shape):
+        raise InvalidInputError(
+            f"data '{name}' has shape {list(splits.shape)} but the model takes {list(model.config.input_shape)}"
+        )
+    if model.conditional and splits.test.y is None:
+        raise InvalidInputError(f"family '{model.name}' is conditional but data '{name}' has no labels")
+    return splits

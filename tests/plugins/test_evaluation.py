@@ -1,0 +1,201 @@
+"""`zoo eval` and the image-task commands on short mnist-5k runs of the first-party families."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from tests.conftest import assert_one_line_error, run_zoo
+from zoo.classifier import digit_classifier, embed
+from zoo.evaluation.samples import frechet_distance
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def vae_eval(short_run, tmp_path_factory):
+    """A copy of the short vae run, its files before `zoo eval`, and the printed eval document."""
+    from click.testing import CliRunner
+    from zoo_cli.main import main
+
+    run = tmp_path_factory.mktemp("eval") / "vae-run"
+    shutil.copytree(short_run("vae").path, run)
+    before = snapshot(run)
+    result = CliRunner().invoke(
+        main, ["eval", str(run), "--nll-k", "50", "--fid-samples", "1000", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return run, before, json.loads(result.output)
+
+
+def test_eval_runs_every_group_that_applies_and_writes_only_eval_json(vae_eval):
+    run, before, document = vae_eval
+    assert document["format"] == 1 and document["family"] == "vae" and document["data"] == "mnist-5k"
+    assert document["groups"] == ["family", "nll", "recon", "fid", "probe"]
+    assert set(document["skipped"]) == {"disentanglement"}
+    assert document["examples"] == 1000 and document["settings"]["nll_k"] == 50
+    expected = {"nelbo", "nll", "nll_stderr", "bits_per_dim", "mse", "psnr", "ssim", "fid", "precision", "recall"}
+    assert expected <= set(document["metrics"]) and list(document["metrics"]) == sorted(document["metrics"])
+    after = snapshot(run)
+    assert json.loads(after.pop("eval.json")) == document
+    assert after == before
+
+
+def test_importance_sampled_nll_is_below_the_single_sample_bound(vae_eval):
+    metrics = vae_eval[2]["metrics"]
+    assert metrics["nll"] < metrics["nelbo"] - 1  # K = 50 tightens the bound by more than a nat
+    assert 0 < metrics["nll_stderr"] < 3
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (784 * np.log(2)))
+
+
+def test_codes_of_a_trained_vae_classify_digits_better_than_chance(vae_eval):
+    metrics = vae_eval[2]["metrics"]
+    assert metrics["probe_linear"] > 0.75 and metrics["probe_knn"] > 0.75  # 8-d codes after 2 epochs
+    # The raw-pixel baseline docs/eval.md reports.
+    assert metrics["probe_linear_pixels"] == pytest.approx(0.897, abs=0.01)
+    assert metrics["probe_knn_pixels"] == pytest.approx(0.876, abs=0.01)
+
+
+def test_fid_of_samples_lies_between_real_images_and_noise(vae_eval):
+    metrics = vae_eval[2]["metrics"]
+    test = zoo.load_dataset("mnist-5k").test.x
+    classifier = digit_classifier("mnist-5k")
+    noise = torch.rand(test.shape, generator=torch.Generator().manual_seed(0))
+    noise_fid = frechet_distance(embed(classifier, test), embed(classifier, noise))
+    assert metrics["fid_train_images"] < metrics["fid"] < noise_fid / 5
+    assert 0 < metrics["precision"] <= 1 and 0 < metrics["recall"] <= 1
+
+
+def test_pushed_card_carries_the_eval_metrics(vae_eval, tmp_path):
+    from zoo.hub import _stage
+
+    run, _, document = vae_eval
+    model = zoo.load(run)
+    staged = _stage(run, tmp_path, model, "alice/vae")
+    card = (tmp_path / "README.md").read_text()
+    assert "eval.json" in staged and json.loads((tmp_path / "eval.json").read_text()) == document
+    assert f"| fid | {document['metrics']['fid']:.4g} |" in card
+    assert f"value: {round(document['metrics']['nll'], 4)}" in card and "name: test nll" in card
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["-m", "nll,bogus"], ["unknown metric group", "bogus"]),
+        (["-m", "disentanglement"], ["disentanglement", "no ground-truth factors"]),
+        (["--data", "digits"], ["shape", "[1, 8, 8]"]),
+        (["-o", "eval.txt"], ["must end in .json"]),
+        (["-o", "missing/eval.json"], ["does not exist"]),
+    ],
+)
+def test_eval_refuses_bad_requests_in_one_line(short_run, args, words):
+    completed = run_zoo("eval", str(short_run("vae").path), *args)
+    assert completed.returncode == 2
+    assert_one_line_error(completed.stderr, *words)
+
+
+def image_of(path) -> np.ndarray:
+    with Image.open(path) as picture:
+        return np.asarray(picture.convert("L"), dtype=np.float64)
+
+
+def assert_readable(path, rows: int, columns: int) -> None:
+    """A PNG of `rows` labelled rows of `columns` 28×28 images (each row a grid of 2-pixel
+    padding, enlarged twice), not blank, with dark label text in its left margin."""
+    pixels = image_of(path)
+    strip = (columns * 30 + 2) * 2
+    assert pixels.shape[0] == rows * 64 and pixels.shape[1] > strip
+    assert pixels.std() > 20
+    assert (pixels[:, : pixels.shape[1] - strip] < 100).any(), "no label text"
+
+
+def test_interpolate_writes_labelled_rows_between_two_classes(short_run, cli, tmp_path):
+    out = tmp_path / "interp.png"
+    result = cli("interpolate", str(short_run("vae").path), "--from", "3", "--to", "8", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote 4 interpolations of 8 steps" in result.output
+    assert_readable(out, rows=4, columns=10)
+
+
+def test_denoise_restores_noisy_digits(short_run, cli, tmp_path):
+    out = tmp_path / "denoise.png"
+    result = cli("denoise", str(short_run("ae").path), "--noise", "0.4", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    noisy, restored = (float(w) for w in result.output.split("PSNR ")[1].split(" dB restored")[0].split(" dB noisy → "))
+    assert restored > noisy + 3
+    assert_readable(out, rows=3, columns=8)
+
+
+def test_inpaint_fills_the_hole_better_than_grey(short_run, cli, tmp_path):
+    out = tmp_path / "inpaint.png"
+    result = cli("inpaint", str(short_run("vae").path), "--mask", "centre", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    grey, filled = (float(w.split()[0]) for w in result.output.split("MSE in the hole ")[1].split(" → "))
+    assert filled < grey / 2
+    assert_readable(out, rows=3, columns=8)
+
+
+def test_anomaly_ranks_noise_images_above_digits(short_run, cli, tmp_path):
+    digits = zoo.load_dataset("mnist-5k").test.x[:30]
+    for split, images in (("train", digits[:25]), ("test", torch.cat([digits[25:], torch.rand(5, 1, 28, 28)]))):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for i, image in enumerate(images):
+            pixels = (image[0] * 255).round().to(torch.uint8).numpy()
+            Image.fromarray(pixels, mode="L").save(tmp_path / "data" / split / f"{i:02d}.png")
+    out = tmp_path / "odd.png"
+    result = cli(
+        "anomaly",
+        str(short_run("vae").path),
+        "--data",
+        f"folder:{tmp_path / 'data'}",
+        "-k",
+        "10",
+        "--top",
+        "5",
+        "--json",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    ranking = json.loads(result.output)["ranking"]
+    assert len(ranking) == 35
+    assert {row["image"] for row in ranking[:5]} == {f"test/{i}" for i in range(5, 10)}
+    assert image_of(out).std() > 20
+
+
+def test_encode_writes_codes_and_labels_for_both_splits(short_run, cli, tmp_path):
+    out = tmp_path / "latents.npz"
+    result = cli("encode", str(short_run("vae").path), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as arrays:
+        assert arrays["train_codes"].shape == (4000, 8) and arrays["test_codes"].shape == (1000, 8)
+        assert arrays["test_labels"].tolist() == zoo.load_dataset("mnist-5k").test.y.tolist()
+
+
+def test_plot_draws_the_latent_map(short_run, cli, tmp_path):
+    out = tmp_path / "latents.png"
+    result = cli("plot", str(short_run("vae").path), "latents", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    pixels = image_of(out)
+    assert pixels.shape == (500, 600) and pixels.std() > 10
+
+
+def test_eval_on_dsprites_scores_disentanglement(tmp_path):
+    data = "dsprites?n=1500"
+    run = zoo.train(
+        "vae",
+        data=data,
+        overrides=["train.epochs=1", "model.latent_dim=6", "model.hidden_dim=0", "model.channels=[8, 16]"],
+        out=str(tmp_path),
+    )
+    report = zoo.evaluate(run.model, zoo.load_dataset(data), ["disentanglement"])
+    assert report.groups == ["disentanglement"]
+    assert 0.2 < report.metrics["beta_vae_score"] <= 1 and 0 <= report.metrics["mig"] <= 1

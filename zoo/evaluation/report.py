@@ -1,0 +1,251 @@
+"""`zoo eval`: run the metrics that apply to a model and a dataset, as one JSON document.
+
+The document (eval.json, format 1; docs/eval.md defines every field and metric):
+
+    {"format": 1, "zoo_version": "0.1.0", "family": "vae", "model": "runs/vae-…",
+     "data": "mnist-5k", "split": "test", "examples": 1000, "seed": 0,
+     "groups": ["family", "nll", …], "metrics": {"nelbo": 105.3, "nll": 100.8, …},
+     "settings": {"nll_k": 1000, …}, "skipped": {"disentanglement": "…"}}
+
+`metrics` is flat (name → float), so that the model card and other tools read it without
+knowing which group a metric came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo import __version__, atomic
+from zoo.datasets.splits import Splits, TensorData
+from zoo.errors import InvalidInputError
+from zoo.family import Batch, Family
+from zoo.tasks import encode_all, label_conditions
+
+EVAL_FILE = "eval.json"
+FORMAT = 1
+GROUPS = ("family", "nll", "recon", "fid", "probe", "disentanglement")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the metrics are computed; every field goes into eval.json."""
+
+    nll_k: int = 1000
+    #: Test examples scored by the importance-sampled NLL (0: all).
+    nll_examples: int = 0
+    #: Samples drawn for FID and precision/recall (0: as many as test examples).
+    fid_samples: int = 0
+    batch_size: int = 500
+    seed: int = 0
+
+
+@dataclass
+class EvalReport:
+    family: str
+    model: str
+    data: str
+    examples: int
+    groups: list[str]
+    metrics: dict[str, float]
+    settings: dict[str, Any]
+    skipped: dict[str, str] = field(default_factory=dict)
+    split: str = "test"
+
+    def to_json(self) -> dict[str, Any]:
+        document = {"format": FORMAT, "zoo_version": __version__, **asdict(self)}
+        document["metrics"] = {k: document["metrics"][k] for k in sorted(document["metrics"])}
+        return document
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """The document as JSON at `path` (a model folder's eval.json: the only file that eval
+        writes there), written atomically."""
+        try:
+            atomic.write_bytes(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+        except OSError as err:
+            raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
+        return Path(path)
+
+
+def read_eval(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The eval.json of a model folder, or None when there is none or it is not readable."""
+    path = Path(folder) / EVAL_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(document, dict) and isinstance(document.get("metrics"), dict)
+    return document if ok and document.get("format") == FORMAT else None
+
+
+def evaluate(
+    model: Family,
+    splits: Splits,
+    groups: list[str] | None = None,
+    settings: EvalSettings = EvalSettings(),
+    reference: str = "",
+) -> EvalReport:
+    """Run `groups` (default: every group that applies) on `splits.test`; `reference` names
+    the model in the report. A requested group that does not apply is an InvalidInputError."""
+    if tuple(splits.shape) != tuple(model.config.input_shape):
+        raise InvalidInputError(
+            f"data '{splits.name}' has shape {list(splits.shape)} but the model takes {list(model.config.input_shape)}"
+        )
+    unknown = [g for g in groups or () if g not in GROUPS]
+    if unknown:
+        raise InvalidInputError(f"unknown metric group '{unknown[0]}' (known: {', '.join(GROUPS)})")
+    model.eval()
+    reasons = {g: _not_applicable(g, model, splits) for g in GROUPS}
+    if groups is None:
+        chosen = [g for g in GROUPS if reasons[g] is None]
+    else:
+        for g in groups:
+            if reasons[g] is not None:
+                raise InvalidInputError(f"metric group '{g}' does not apply: {reasons[g]}")
+        chosen = [g for g in GROUPS if g in groups]
+    metrics: dict[str, float] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        for group in chosen:
+            metrics.update(_RUNNERS[group](model, splits, settings))
+    described = asdict(settings)
+    if "fid" in chosen:
+        from zoo.classifier import CLASSIFIER_VERSION
+
+        described["feature_net"] = f"zoo.classifier v{CLASSIFIER_VERSION} on {splits.name} (128-d features)"
+    skipped = {g: r for g, r in reasons.items() if r is not None and g not in chosen} if groups is None else {}
+    return EvalReport(model.name, reference, splits.name, len(splits.test), chosen, metrics, described, skipped)
+
+
+# applicability ---------------------------------------------------------------------------
+def _not_applicable(group: str, model: Family, splits: Splits) -> str | None:
+    can = model.capabilities()
+    labelled = splits.test.y is not None and splits.train.y is not None
+    if model.conditional and not labelled:
+        return f"family '{model.name}' is conditional and data '{splits.name}' has no labels"
+    needs = {
+        "nll": ("nll", "it has no likelihood (a VAE-type family has)"),
+        "recon": ("reconstruct", "it cannot reconstruct"),
+        "fid": ("sample", "it cannot sample"),
+        "probe": ("encode", "it has no encoder"),
+        "disentanglement": ("encode", "it has no encoder"),
+    }
+    if group in needs and needs[group][0] not in can:
+        return f"family '{model.name}': {needs[group][1]}"
+    if group in ("fid", "probe") and not labelled:
+        return f"data '{splits.name}' has no class labels (the {group} metrics need them)"
+    if group == "disentanglement" and splits.test.factors is None:
+        return f"data '{splits.name}' has no ground-truth factors (dsprites has)"
+    if group in ("probe", "disentanglement"):
+        head = splits.test.head(2)
+        code = model.encode(head.x.to(model.device), **label_conditions(model, head.y))
+        if not code.is_floating_point():
+            return f"family '{model.name}' has discrete codes"
+    return None
+
+
+# the groups -------------------------------------------------------------------------------
+def _family(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for stage in model.stages:
+        values = model.evaluate_split(_batches(splits.test, settings.batch_size), stage, splits.name)
+        for key, value in values.items():
+            metrics[key if stage == model.stages[0] or key != "loss" else f"{stage}_loss"] = value
+    return metrics
+
+
+def _nll(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    test = splits.test
+    n = settings.nll_examples or len(test)
+    batch = test.head(n)
+    estimate = model.nll(
+        batch.x.to(model.device), k=settings.nll_k, seed=settings.seed, **label_conditions(model, batch.y)
+    )
+    dims = math.prod(splits.shape)
+    return {
+        "nll": estimate.mean,
+        "nll_stderr": estimate.stderr,
+        "bits_per_dim": estimate.mean / (dims * math.log(2)),
+    }
+
+
+def _recon(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    from zoo.evaluation.reconstruction import reconstruction_metrics
+
+    originals, outputs = [], []
+    for batch in _batches(splits.test, settings.batch_size):
+        originals.append(batch.x)
+        outputs.append(model.reconstruct(batch.x.to(model.device), **label_conditions(model, batch.y)).cpu())
+    return reconstruction_metrics(torch.cat(originals), torch.cat(outputs))
+
+
+def _fid(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    from zoo.classifier import digit_classifier, embed
+    from zoo.evaluation.samples import draw, frechet_distance, precision_recall
+
+    classifier = digit_classifier(splits.name, device=model.device)
+    n = settings.fid_samples or len(splits.test)
+    samples = draw(model, n, settings.seed, settings.batch_size)
+    real = embed(classifier, splits.test.x, settings.batch_size)
+    fake = embed(classifier, samples, settings.batch_size)
+    # The floor for this many images: training images against the same test images.
+    held_out = embed(classifier, splits.train.x[:n], settings.batch_size)
+    precision, recall = precision_recall(real, fake)
+    return {
+        "fid": frechet_distance(real, fake),
+        "fid_train_images": frechet_distance(real, held_out),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def _probe(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    from zoo.evaluation.probe import probe_accuracy
+
+    train, test = splits.train, splits.test
+    codes = probe_accuracy(
+        encode_all(model, train, settings.batch_size), train.y, encode_all(model, test, settings.batch_size), test.y
+    )
+    pixels = probe_accuracy(train.x, train.y, test.x, test.y)
+    return {
+        "probe_linear": codes["linear"],
+        "probe_knn": codes["knn"],
+        "probe_linear_pixels": pixels["linear"],
+        "probe_knn_pixels": pixels["knn"],
+    }
+
+
+def _disentanglement(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
+    from zoo.evaluation.disentanglement import beta_vae_score, mutual_information_gap
+
+    codes = torch.cat(
+        [encode_all(model, splits.train, settings.batch_size), encode_all(model, splits.test, settings.batch_size)]
+    )
+    factors = torch.cat([splits.train.factors, splits.test.factors])
+    metrics = {"beta_vae_score": beta_vae_score(codes, factors, seed=settings.seed)}
+    if codes.flatten(1).shape[1] >= 2:
+        metrics["mig"] = mutual_information_gap(codes, factors)
+    return metrics
+
+
+_RUNNERS: dict[str, Callable[[Family, Splits, EvalSettings], dict[str, float]]] = {
+    "family": _family,
+    "nll": _nll,
+    "recon": _recon,
+    "fid": _fid,
+    "probe": _probe,
+    "disentanglement": _disentanglement,
+}
+
+
+# helpers ----------------------------------------------------------------------------------
+def _batches(data: TensorData, size: int) -> Iterator[Batch]:
+    for start in range(0, len(data), size):
+        yield data.batch(torch.arange(start, min(start + size, len(data))))
