@@ -253,7 +253,8 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
     level = hub_logger.level
     hub_logger.setLevel(logging.ERROR)
     try:
-        with _bounded_timeouts():
+        # Uploads keep huggingface_hub's own timeouts: the Hub may take long to answer a commit.
+        with _bounded_timeouts() if action == "download" else contextlib.nullcontext():
             yield
     except ZooError:
         raise
@@ -312,7 +313,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
 
 @contextlib.contextmanager
 def _bounded_timeouts() -> Iterator[None]:
-    """Give every request of the transfer a timeout. huggingface_hub sends some requests with
+    """Give every request of a download a timeout. huggingface_hub sends some requests with
     none at all (snapshot_download's repo info and file list), so a server that accepts the
     connection and never answers would hang a pull for ever; those get HF_HUB_DOWNLOAD_TIMEOUT,
     which huggingface_hub documents as the default for requests that name no timeout."""
