@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,14 @@ def cli():
 
 
 def run_zoo(
-    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
-    """Run the zoo command in a fresh interpreter (for start-up, import and exit-code checks)."""
+    """Run the zoo command in a fresh interpreter (for start-up, import and exit-code checks);
+    `preexec_fn` runs in the child before zoo starts (to set resource limits)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "zoo_cli", *args],
@@ -88,7 +94,8 @@ def run_zoo(
         text=True,
         env=full_env,
         cwd=cwd,
-        timeout=600,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -24,6 +24,7 @@ _EXPORTS = {
     "IncompatiblePluginError": "zoo.errors",
     "CorruptFileError": "zoo.errors",
     "HubError": "zoo.errors",
+    "StorageError": "zoo.errors",
     "TrainingError": "zoo.errors",
     # plugin declarations
     "FamilySpec": "zoo.plugin",

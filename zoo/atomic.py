@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from zoo.errors import StorageError
+
+#: errno values of a write that failed for lack of space: disk full, quota, file-size limit.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @contextlib.contextmanager
@@ -14,17 +21,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
+            # mkstemp makes 0600, and so do writers that replace the file (safetensors does):
+            # give the file the usual mode only now
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
+    except Exception as err:
+        code = no_space_errno(err)
+        if code is None:
+            raise
+        kept = "the previous version is unchanged" if path.exists() else "nothing was written"
+        raise no_space_error(path, code, kept) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def no_space_errno(err: BaseException) -> int | None:
+    """The errno of a write that failed for lack of space, or None for any other error.
+    safetensors reports I/O errors as its own exception type with 'os error N' in the text."""
+    if isinstance(err, OSError):
+        return err.errno if err.errno in NO_SPACE else None
+    match = re.search(r"os error (\d+)", str(err))
+    return int(match.group(1)) if match and int(match.group(1)) in NO_SPACE else None
+
+
+def no_space_error(path: Path, code: int, kept: str) -> StorageError:
+    return StorageError(
+        f"cannot write '{path}': {os.strerror(code)} ({kept}); free some space or raise the file-size limit"
+    )
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -30,6 +30,10 @@ class HubError(ZooError):
     """A transfer to or from the Hugging Face Hub that failed."""
 
 
+class StorageError(ZooError):
+    """A file that could not be written for lack of space: a full disk, a quota, a file-size limit."""
+
+
 class TrainingError(ZooError):
     """Training that cannot go on: a non-finite loss, a run that cannot be resumed."""
 

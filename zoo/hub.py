@@ -260,7 +260,9 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
     level = hub_logger.level
     hub_logger.setLevel(logging.ERROR)
     try:
-        yield
+        # Uploads keep huggingface_hub's own timeouts: the Hub may take long to answer a commit.
+        with _bounded_timeouts() if action == "download" else contextlib.nullcontext():
+            yield
     except ZooError:
         raise
     except errors.GatedRepoError:
@@ -277,6 +279,8 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
     except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError) as err:
         _drop_partial_downloads(repo)
         cause = err.__cause__ or err.__context__
+        if _is_timeout(cause):
+            raise _timeout_error(action, what) from None
         if constants.HF_HUB_OFFLINE:
             raise HubError(
                 f"HF_HUB_OFFLINE is set and {what} is not in the cache ({constants.HF_HUB_CACHE}): "
@@ -305,11 +309,54 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
         if not isinstance(err, OSError) and not type(err).__module__.startswith(("httpx", "httpcore", "requests")):
             raise
         _drop_partial_downloads(repo)
+        if _is_timeout(err):
+            raise _timeout_error(action, what) from None
         raise HubError(f"{action} of {what} failed: {type(err).__name__}: {_first_line(err)}") from None
     finally:
         hub_logger.setLevel(level)
         if not quiet:
             enable_progress_bars()
+
+
+@contextlib.contextmanager
+def _bounded_timeouts() -> Iterator[None]:
+    """Give every request of a download a timeout. huggingface_hub sends some requests with
+    none at all (snapshot_download's repo info and file list), so a server that accepts the
+    connection and never answers would hang a pull for ever; those get HF_HUB_DOWNLOAD_TIMEOUT,
+    which huggingface_hub documents as the default for requests that name no timeout."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    def bound(request: Any) -> None:
+        timeout = dict(request.extensions.get("timeout") or {})
+        for phase in ("connect", "read", "write"):
+            if timeout.get(phase) is None:
+                timeout[phase] = float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+        request.extensions = {**request.extensions, "timeout": timeout}
+
+    session = get_session()
+    session.event_hooks["request"].append(bound)
+    try:
+        yield
+    finally:
+        session.event_hooks["request"].remove(bound)
+
+
+def _is_timeout(err: BaseException | None) -> bool:
+    """Whether `err` is the HTTP client's timeout (matched by name: the client library has changed)."""
+    return err is not None and any(
+        k.__name__.endswith("Timeout") or k.__name__ == "TimeoutException" for k in type(err).__mro__
+    )
+
+
+def _timeout_error(action: str, what: str) -> HubError:
+    from huggingface_hub import constants
+
+    return HubError(
+        f"the Hub at {constants.ENDPOINT} did not answer within the timeout to {action} {what} "
+        f"(HF_HUB_DOWNLOAD_TIMEOUT={constants.HF_HUB_DOWNLOAD_TIMEOUT} s, HF_HUB_ETAG_TIMEOUT="
+        f"{constants.HF_HUB_ETAG_TIMEOUT} s; raise them for a slow connection)"
+    )
 
 
 def _drop_partial_downloads(repo: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import NO_SPACE, no_space_error
 from zoo.errors import InvalidInputError
 
 RECIPE_FILE = "recipe.yaml"
@@ -48,9 +49,16 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         if not self.writer:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
+        size = self.size()
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+        except OSError as err:
+            if err.errno not in NO_SPACE:
+                raise
+            self.truncate(size)  # no half line: the log stays readable and resumable
+            raise no_space_error(self.path, err.errno, "its earlier records are kept") from None
 
     def size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0

@@ -29,7 +29,7 @@ from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.devices import autocast, resolve_device
 from zoo.distributed import World
-from zoo.errors import InvalidInputError, NotFoundError, TrainingError
+from zoo.errors import InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
 from zoo.images import save_grid
@@ -305,7 +305,7 @@ class Trainer:
         self.reporter.start(self.run_dir, self.recipe, self.model)
         self.best: dict[str, Any] | None = state.get("best")
         self.stage_starts: dict[str, int] = dict(state.get("stage_starts", {}))
-        interrupted = False
+        interrupted = disk_full = False
         with self._sigint_stops_training():
             try:
                 for stage_index in range(state["stage"], len(cls.stages)):
@@ -324,11 +324,21 @@ class Trainer:
                     self._run_stage(stage_index, start_epoch, start_batch)
             except _StopRequested:
                 interrupted = True
+            except StorageError as err:
+                disk_full = True
+                raise StorageError(
+                    f"{err}; training stopped at step {self.step} with the last good checkpoint kept: "
+                    f"`zoo train --resume {self.run_dir}` continues from it"
+                ) from None
             finally:
                 # Drawn once at the end (also after a stop or a non-finite loss), not every
                 # epoch: matplotlib costs more than a small model's epoch.
                 if self.world.is_main:
-                    loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=cls.headline_metric)
+                    try:
+                        loss_curve(self.log.records(), self.run_dir / LOSS_PLOT, metric=cls.headline_metric)
+                    except StorageError:
+                        if not disk_full:  # else the error above says it all
+                            raise
         model = self._eval_model() if interrupted else self._finish()
         return Run(self.run_dir, model, self.metrics, self.step, time.perf_counter() - self.started, interrupted)
 

@@ -112,11 +112,11 @@ def olah(tiny_run, tmp_path_factory) -> Olah:
     log.close()
 
 
-def run_python(code: str, env: dict[str, str]) -> dict:
-    """Run `code` in a fresh interpreter with `env` added (huggingface_hub reads it on import);
-    the code prints one JSON object last."""
+def run_python(code: str, env: dict[str, str], cwd: Path | None = None) -> dict:
+    """Run `code` in a fresh interpreter with `env` added (huggingface_hub reads it on import),
+    in `cwd` (which is then first on sys.path); the code prints one JSON object last."""
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=300, cwd=cwd
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -4,7 +4,10 @@ It answers what huggingface_hub's create_repo, create_branch, upload_folder (reg
 LFS files) and snapshot_download call (see shared/HUB-TESTING.md), keeps repos in memory
 (commits as {path: bytes}), checks bearer tokens when asked to, and can inject faults:
 `faults["truncate"] = True` cuts file downloads short, `faults["status"] = 503` answers every
-request with that status.
+request with that status, `faults["delay"] = 2.0` waits that many seconds before answering any
+request (outside the server's lock, so delayed requests overlap), and
+`faults["meet"] = ("model.safetensors", threading.Barrier(2, timeout=T))` holds each HEAD of that
+file until as many clients have asked for it (proof that their downloads overlap).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -54,6 +59,11 @@ class HubServer(ThreadingHTTPServer):
     def start(self) -> HubServer:
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that gave up (timed out, exited) is expected here; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def stop(self) -> None:
         self.shutdown()
@@ -123,6 +133,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         self.server.requests.append(f"{self.command} {self.path}")
+        delay = self.server.faults.get("delay")
+        if delay:
+            deadline = time.monotonic() + float(delay)
+            while time.monotonic() < deadline:
+                if not self.server.faults.get("delay"):  # the test is over: hang up without an answer
+                    self.close_connection = True
+                    return
+                time.sleep(0.05)
+        meet = self.server.faults.get("meet")
+        if meet and self.command == "HEAD" and "/resolve/" in self.path and self.path.endswith(f"/{meet[0]}"):
+            meet[1].wait()
         status = self.server.faults.get("status")
         if status:
             self._body()

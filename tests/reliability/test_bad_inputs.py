@@ -69,6 +69,59 @@ def argv(*args: str) -> Callable[[Path, Path], list[str]]:
     return lambda run, tmp: [a.replace("RUN", str(run)).replace("TMP", str(tmp)) for a in args]
 
 
+def png(height: int, width: int = 8, seed: int = 0) -> bytes:
+    """A grey PNG of random pixels."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def float_tiff_with_nan() -> bytes:
+    """A 32-bit float (mode F) TIFF, 8×8, with one NaN pixel: the one image format here that holds NaN."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.full((8, 8), 0.5, dtype=np.float32)
+    pixels[3, 4] = np.nan
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="F").save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def image_folder(files: dict[str, bytes]) -> Callable[[Path, Path], list[str]]:
+    """Train on `folder:TMP/images` holding `files` (name → bytes)."""
+
+    def setup(run: Path, tmp: Path) -> list[str]:
+        folder = tmp / "images"
+        folder.mkdir()
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        return [*TRAIN, "--data", f"folder:{folder}", "--batch-size", "2"]
+
+    return setup
+
+
+#: Ten good 8×8 images, to which each data case adds its fault.
+GOOD_IMAGES = {f"{i}.png": png(8, seed=i) for i in range(10)}
+
+
+def nan_digits():  # -> Splits
+    """digits with one NaN pixel in the training split (the loader of the 'nan-digits' dataset)."""
+    from zoo.datasets.builtin import load_digits
+
+    splits = load_digits()
+    splits.train.x[5, 0, 2, 3] = float("nan")
+    return splits
+
+
 def _pickle_bytes(_: bytes) -> bytes:
     return pickle.dumps({"weight": [1.0, 2.0]})
 
@@ -181,6 +234,31 @@ CASES: list[Case] = [
         argv("reconstruct", "RUN", "--data", "mnist-5k", "-o", "TMP/r.png"),
         ["has shape [1, 28, 28]", "takes [1, 8, 8]"],
     ),
+    ("hub id path traversal", argv("sample", "hf-hub:../etc"), ["'../etc' is not a Hub repo id"]),
+    ("hub revision path traversal", argv("sample", "alice/tiny@../../refs"), ["'../../refs' is not a valid revision"]),
+    # data
+    ("data folder missing", argv(*TRAIN, "--data", "folder:TMP/no-images"), ["no image folder at", "no-images"]),
+    ("data folder empty", image_folder({"notes.txt": b"no pictures"}), ["no images (.png", "images'"]),
+    (
+        "data image unreadable",
+        image_folder({**GOOD_IMAGES, "bad.png": b"\x89PNG\r\n\x1a\n" + b"junk" * 10}),
+        ["cannot read image", "bad.png"],
+    ),
+    (
+        "data images of mixed sizes",
+        image_folder({**GOOD_IMAGES, "tall.png": png(9)}),
+        ["images differ in size", "tall.png is 8×9", "size=N"],
+    ),
+    (
+        "data image with NaN pixels",
+        image_folder({**GOOD_IMAGES, "nan.tiff": float_tiff_with_nan()}),
+        ["nan.tiff has NaN or infinite pixel values"],
+    ),
+    (
+        "data loader gives NaN",
+        argv(*TRAIN, "--data", "nan-digits"),
+        ["dataset 'nan-digits' has 1 NaN or infinite values in its train split"],
+    ),
     # outputs and devices
     ("output folder missing", argv("sample", "RUN", "-o", "TMP/no/dir/out.png"), ["does not exist"]),
     ("output not png", argv("sample", "RUN", "-o", "TMP/out.jpg"), ["must end in .png"]),
@@ -211,6 +289,17 @@ CASES: list[Case] = [
 @pytest.fixture(scope="module")
 def pristine(tiny_run):
     return tiny_run.path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nan_dataset():
+    """'nan-digits', a dataset whose loader hands back NaN, registered for this module only."""
+    from zoo.plugin import DatasetSpec
+    from zoo.registry import datasets
+
+    datasets.register(DatasetSpec("nan-digits", loader=nan_digits, shape=(1, 8, 8), num_classes=10))
+    yield
+    datasets.unregister("nan-digits")
 
 
 @pytest.mark.parametrize(("name", "setup", "words"), CASES, ids=[c[0] for c in CASES])

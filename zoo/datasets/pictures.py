@@ -22,6 +22,9 @@ def to_array(images: Iterable[Any], names: list[str], size: int | None, channels
 
     arrays, first = [], None
     for image, name in zip(images, names, strict=True):
+        if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+            # converting to 8 bits would silently turn NaN and infinities into ordinary pixels
+            raise InvalidInputError(f"image {name} has NaN or infinite pixel values")
         if channels is None:
             channels = 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
         image = image.convert("L" if channels == 1 else "RGB")

@@ -59,4 +59,11 @@ def load_dataset(name: str, **options: Any) -> Splits:
     splits = loader(**{**ref_options, **options})
     if not isinstance(splits, Splits):
         raise InvalidInputError(f"dataset '{name}' loader returned {type(splits).__name__}, not Splits")
+    for split, part in (("train", splits.train), ("test", splits.test)):
+        bad = int((~torch.isfinite(part.x)).sum()) if part.x.is_floating_point() else 0
+        if bad:
+            raise InvalidInputError(
+                f"dataset '{name}' has {bad} NaN or infinite values in its {split} split "
+                f"({part.x.numel()} in all); zoo trains on finite inputs in [0, 1]"
+            )
     return splits
