@@ -1,5 +1,5 @@
 """A finished run folder is never modified by later commands: only `--resume` (which refuses
-a finished run unless given more epochs) writes into it."""
+a finished run unless given more epochs) writes into it, and `zoo eval` its own eval.json."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def test_no_later_command_modifies_a_finished_run_folder(hub, tiny_run, tmp_path
         ["push", str(run), "carol/finished"],
         ["pull", "carol/finished"],
         ["sample", "carol/finished", "-o", str(out / "hub.png")],
+        ["interpolate", str(run), "--from", "3", "--to", "8", "-o", str(out / "i.png")],
+        ["denoise", str(run), "-o", str(out / "d.png")],
+        ["inpaint", str(run), "-o", str(out / "p.png")],
+        ["anomaly", str(run), "-k", "5"],
+        ["encode", str(run), "-o", str(out / "z.npz")],
+        ["plot", str(run), "latents", "-o", str(out / "l.png")],
         ["info", "vae"],
         ["list", "--json"],
         ["train", "vae", "--quiet", "--out", str(runs), *[a for o in TINY for a in ("--set", o)], "--epochs", "1"],
@@ -48,6 +54,13 @@ def test_no_later_command_modifies_a_finished_run_folder(hub, tiny_run, tmp_path
     for args in commands:
         result = cli(*args)
         assert result.exit_code == 0, (args, result.output)
-    assert sorted(p.name for p in out.iterdir()) == ["hub.png", "r.png", "s.png", "s3.png"]
+    written = ["d.png", "hub.png", "i.png", "l.png", "p.png", "r.png", "s.png", "s3.png", "z.npz"]
+    assert sorted(p.name for p in out.iterdir()) == written
     assert len(list(runs.iterdir())) == 2  # the new run went beside, not into, the finished one
     assert state(run) == before
+    result = cli("eval", str(run), "--nll-k", "20")
+    assert result.exit_code == 0, result.output
+    after = state(run)
+    assert after.pop("eval.json")[0] != "folder" and after.pop(".")[0] == "folder"
+    before.pop(".")
+    assert after == before
