@@ -55,10 +55,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from zoo_cli import catalogue, hub, imaging, plugins, training
+    from zoo_cli import catalogue, codec, hub, imaging, plugins, training
 
     commands = (catalogue.list_command, catalogue.info, training.train, imaging.sample, imaging.reconstruct)
-    for command in (*commands, hub.push, hub.pull, plugins.plugin):
+    for command in (*commands, codec.compress, codec.decompress, hub.push, hub.pull, plugins.plugin):
         main.add_command(command)
 
 
