@@ -55,7 +55,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from zoo_cli import catalogue, evaluating, hub, imaging, plugins, tasks, training
+    from zoo_cli import catalogue, codec, evaluating, hub, imaging, plugins, tasks, training
 
     commands = (
         catalogue.list_command,
@@ -71,7 +71,7 @@ def _register_commands() -> None:
         tasks.encode,
         tasks.plot,
     )
-    for command in (*commands, hub.push, hub.pull, plugins.plugin):
+    for command in (*commands, codec.compress, codec.decompress, hub.push, hub.pull, plugins.plugin):
         main.add_command(command)
 
 
