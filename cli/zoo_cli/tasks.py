@@ -52,7 +52,7 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
         for i in (start, end):
             if i >= len(test):
                 raise InvalidInputError(f"test image {i} does not exist (the split has {len(test)})")
-        pairs = [(f"image {start} → {end}", x[start : start + 1], x[end : end + 1])]
+        pairs = [(f"image {start} -> {end}", x[start : start + 1], x[end : end + 1])]
         means = None
     else:
         if test.y is None:
@@ -62,13 +62,13 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
             if len(found) == 0:
                 raise InvalidInputError(f"the test split has no images of class {c}")
         count = min(rows - 1 if rows > 1 else 1, len(firsts[0]), len(firsts[1]))
-        pairs = [(f"{start} → {end} #{i + 1}", x[firsts[0][i : i + 1]], x[firsts[1][i : i + 1]]) for i in range(count)]
+        pairs = [(f"{start} -> {end} #{i + 1}", x[firsts[0][i : i + 1]], x[firsts[1][i : i + 1]]) for i in range(count)]
         means = mean_codes(net, x, test.y, [start, end]) if rows > 1 else None
     blank = torch.ones_like(x[:1])
     lines = [(label, torch.cat([a, along(net, a, b, steps)[0], b])) for label, a, b in pairs]
     if means is not None:
         path = torch.stack([torch.lerp(means[0], means[1], w) for w in torch.linspace(0, 1, steps).tolist()])
-        lines.append((f"class means {start} → {end}", torch.cat([blank, net.decode(path), blank])))
+        lines.append((f"class means {start} -> {end}", torch.cat([blank, net.decode(path), blank])))
     written = save_rows([(label, images.cpu()) for label, images in lines], output)
     click.echo(f"wrote {len(lines)} interpolations of {steps} steps to {written}")
 
@@ -97,7 +97,7 @@ def denoise(model, noise, count, output, data, seed, device, revision) -> None:
     restored = net.reconstruct(noisy, **label_conditions(net, batch.y))
     before = reconstruction_metrics(original, noisy)["psnr"]
     after = reconstruction_metrics(original, restored)["psnr"]
-    rows = [(f"noisy σ={noise:g} ({before:.1f} dB)", noisy), (f"restored ({after:.1f} dB)", restored)]
+    rows = [(f"noisy, std {noise:g} ({before:.1f} dB)", noisy), (f"restored ({after:.1f} dB)", restored)]
     written = save_rows([(label, images.cpu()) for label, images in [*rows, ("original", original)]], output)
     click.echo(f"PSNR {before:.2f} dB noisy → {after:.2f} dB restored; wrote {written}")
 
