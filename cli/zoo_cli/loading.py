@@ -27,6 +27,15 @@ def require(model: Any, capability: str) -> None:
         )
 
 
+def require_images(model: Any, command: str) -> None:
+    """Refuse, in one line, a picture-making command for a model of vectors or 1-D signals."""
+    from zoo.errors import InvalidInputError
+
+    shape = list(model.config.input_shape)
+    if len(shape) != 3:
+        raise InvalidInputError(f"zoo {command} draws images; this {model.name} takes inputs of shape {shape}")
+
+
 def model_data(model: Any, folder: Path, data: str | None) -> Any:
     """The splits of `data`, or of the dataset the model was trained on, checked against the
     model's input shape (and for labels, when the family is conditional)."""

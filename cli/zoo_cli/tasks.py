@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from zoo_cli.hub import revision_option
-from zoo_cli.loading import load_model, model_data, require
+from zoo_cli.loading import load_model, model_data, require, require_images
 
 _model = click.argument("model")
 _data = click.option("--data", "-d", help="Dataset to use (its test split). Default: the one the model was trained on.")
@@ -45,6 +45,7 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
     net, folder = load_model(model, device, revision)
     require(net, "encode")
     require(net, "decode")
+    require_images(net, "interpolate")
     splits = model_data(net, folder, data)
     test = splits.test
     x = test.x.to(net.device)
@@ -91,6 +92,7 @@ def denoise(model, noise, count, output, data, seed, device, revision) -> None:
 
     net, folder = load_model(model, device, revision)
     require(net, "reconstruct")
+    require_images(net, "denoise")
     batch = model_data(net, folder, data).test.head(count)
     original = batch.x.to(net.device)
     noisy = add_noise(original, noise, seed)
@@ -121,6 +123,7 @@ def inpaint(model, kind, iterations, count, output, data, seed, device, revision
 
     net, folder = load_model(model, device, revision)
     require(net, "reconstruct")
+    require_images(net, "inpaint")
     batch = model_data(net, folder, data).test.head(count)
     original = batch.x.to(net.device)
     known = mask(kind, tuple(original.shape[1:]), seed).to(net.device)
@@ -158,6 +161,8 @@ def anomaly(model, data, split, top, k, output, as_json, device, revision) -> No
     from zoo.tasks import anomaly_scores, label_conditions
 
     net, folder = load_model(model, device, revision)
+    if output:
+        require_images(net, "anomaly -o")
     splits = model_data(net, folder, data)
     parts = [("train", splits.train), ("test", splits.test)] if split == "all" else [(split, getattr(splits, split))]
     names = [f"{name}/{i}" for name, part in parts for i in range(len(part))]

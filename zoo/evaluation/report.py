@@ -139,6 +139,8 @@ def _not_applicable(group: str, model: Family, splits: Splits) -> str | None:
     }
     if group in needs and needs[group][0] not in can:
         return f"family '{model.name}': {needs[group][1]}"
+    if group == "fid" and len(splits.shape) != 3:
+        return "sample-quality metrics are computed on images"
     if group in ("fid", "probe") and not labelled:
         return f"data '{splits.name}' has no class labels (the {group} metrics need them)"
     if group == "disentanglement" and splits.test.factors is None:
