@@ -140,7 +140,9 @@ class GaussianEncoder(_ConvHead, Encoder):
         else:
             logvar = raw.clamp(*self.logvar_range) if self.scale == "clamp" else raw
             sigma = torch.exp(0.5 * logvar)
-        return Independent(Normal(mu, sigma), 1)
+        # Unchecked: an exp head's σ can under- or overflow to 0 or inf, which must reach the
+        # trainer's guard as a non-finite KL, not stop the run with a distribution error.
+        return Independent(Normal(mu, sigma, validate_args=False), 1)
 
 
 class PointEncoder(_ConvHead, Encoder):
