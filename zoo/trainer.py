@@ -451,7 +451,7 @@ class Trainer:
         if len(bad) > 1:
             bad.pop(f"{prefix}loss", None)
         values = ", ".join(f"'{k}' became {_non_finite_kind(v)}" for k, v in bad.items())
-        what = "gradient norm" if f"{prefix}grad_norm" in bad else "loss term"
+        what = "gradient norm" if f"{prefix}grad_norm" in bad else "loss term" if len(bad) == 1 else "loss terms"
         self.log.append({"event": "diverged", "step": self.step, "epoch": epoch + 1, "terms": list(bad)})
         config = self.stage_config
         lr = config.optimizers.get(prefix.rstrip("/"), config.optimizer).lr
