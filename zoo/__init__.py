@@ -43,6 +43,7 @@ _EXPORTS = {
     "Objective": "zoo.family",
     "LatentFamily": "zoo.latent",
     "ConvLatentConfig": "zoo.latent",
+    "GaussianLatentConfig": "zoo.latent",
     # factory, weights, data, training
     "create": "zoo.factory",
     "family_class": "zoo.factory",

@@ -5,6 +5,7 @@ encoder and decoder, and sample/reconstruct/encode/decode written once from the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -12,6 +13,7 @@ from torch.distributions import Distribution
 
 from zoo.config import check
 from zoo.family import Family, FamilyConfig
+from zoo.parts import GaussianEncoder
 
 
 @dataclass
@@ -28,6 +30,34 @@ class ConvLatentConfig(FamilyConfig):
         check(self.latent_dim >= 1, f"latent_dim must be ≥ 1, got {self.latent_dim}")
         check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")
         check(self.hidden_dim >= 0, f"hidden_dim must be ≥ 0, got {self.hidden_dim}")
+
+
+@dataclass
+class GaussianLatentConfig(ConvLatentConfig):
+    """A conv pair whose encoder gives a diagonal Gaussian posterior (vae, iwae, cvae)."""
+
+    #: How the encoder's head becomes σ (see zoo.parts.POSTERIOR_SCALES): softplus (default,
+    #: bounded growth), exp (unbounded log-variance) or clamp (log-variance within logvar_range).
+    posterior_scale: Literal["softplus", "exp", "clamp"] = "softplus"
+    #: The log-variance range of posterior_scale "clamp".
+    logvar_range: tuple[float, float] = (-10.0, 10.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        low, high = self.logvar_range
+        check(low < high, f"logvar_range must be (low, high) with low < high, got {list(self.logvar_range)}")
+
+    def gaussian_encoder(self, condition_dim: int = 0) -> GaussianEncoder:
+        """The encoder this config describes (conditional on a vector of `condition_dim`)."""
+        return GaussianEncoder(
+            self.input_shape,
+            self.latent_dim,
+            self.channels,
+            self.hidden_dim,
+            condition_dim,
+            scale=self.posterior_scale,
+            logvar_range=self.logvar_range,
+        )
 
 
 class LatentFamily(Family):

@@ -103,15 +103,46 @@ class _ConvHead(nn.Module):
         return self.head(self.hidden(h))
 
 
+#: How a Gaussian encoder turns its second head output h into the posterior's σ:
+#: "softplus": σ = softplus(h) + 1e-4 (grows linearly in h, so one large Adam step cannot
+#: make σ² astronomically large); "exp": σ = exp(h / 2), h the log-variance, unbounded (the
+#: classic parameterisation; a few hot steps can push the KL to 1e10 or inf);
+#: "clamp": the same log-variance clamped to `logvar_range` (no gradient outside it).
+POSTERIOR_SCALES = ("softplus", "exp", "clamp")
+
+
 class GaussianEncoder(_ConvHead, Encoder):
-    """x → N(μ(x), diag σ(x)²) over `latent_dim` codes; σ through softplus so it stays
-    positive without blowing up."""
+    """x → N(μ(x), diag σ(x)²) over `latent_dim` codes, σ from the head by `scale` (one of
+    POSTERIOR_SCALES; softplus by default, chosen by measurement: bench/stability.py)."""
 
     outputs_per_dim = 2
 
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        channels: Sequence[int],
+        hidden_dim: int = 0,
+        condition_dim: int = 0,
+        scale: str = "softplus",
+        logvar_range: tuple[float, float] = (-10.0, 10.0),
+    ) -> None:
+        super().__init__(input_shape, latent_dim, channels, hidden_dim, condition_dim)
+        if scale not in POSTERIOR_SCALES:
+            raise InvalidInputError(f"posterior scale must be one of {', '.join(POSTERIOR_SCALES)}, got '{scale}'")
+        self.scale = scale
+        self.logvar_range = (float(logvar_range[0]), float(logvar_range[1]))
+
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Distribution:
-        mu, raw_scale = self._head(x, condition).chunk(2, dim=1)
-        return Independent(Normal(mu, F.softplus(raw_scale) + 1e-4), 1)
+        mu, raw = self._head(x, condition).chunk(2, dim=1)
+        if self.scale == "softplus":
+            sigma = F.softplus(raw) + 1e-4
+        else:
+            logvar = raw.clamp(*self.logvar_range) if self.scale == "clamp" else raw
+            sigma = torch.exp(0.5 * logvar)
+        # Unchecked: an exp head's σ can under- or overflow to 0 or inf, which must reach the
+        # trainer's guard as a non-finite KL, not stop the run with a distribution error.
+        return Independent(Normal(mu, sigma, validate_args=False), 1)
 
 
 class PointEncoder(_ConvHead, Encoder):
@@ -147,9 +178,26 @@ class BernoulliDecoder(Decoder):
         return Independent(Bernoulli(logits=self.logits(z, condition), validate_args=False), 3)
 
 
+def gaussian_kl_per_dim(q: Normal) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) of each latent dimension, per example: shape (N, latent_dim)."""
+    return 0.5 * (q.loc.pow(2) + q.scale.pow(2) - 1) - q.scale.log()
+
+
 def gaussian_kl(q: Normal) -> Tensor:
     """KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dimensions, per example."""
-    return (0.5 * (q.loc.pow(2) + q.scale.pow(2) - 1) - q.scale.log()).sum(1)
+    return gaussian_kl_per_dim(q).sum(1)
+
+
+def free_bits_kl(kl_per_dim: Tensor, floor: float) -> Tensor:
+    """Kingma et al. (2016)'s free bits: Σ_j max(λ, E_batch KL_j), the KL term to train on
+    so that a dimension whose batch-mean KL is under λ nats feels no pull to the prior (and
+    is not switched off: posterior collapse). λ = 0 is the plain batch-mean KL."""
+    return kl_per_dim.mean(0).clamp(min=floor).sum()
+
+
+def linear_warmup(step: Tensor, steps: int) -> Tensor:
+    """A factor rising linearly from 0 at `step` 0 to 1 at `steps` (and 1 after)."""
+    return step.clamp(max=steps).float() / steps
 
 
 def _required(condition: Tensor | None, width: int) -> Tensor:

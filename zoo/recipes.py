@@ -42,12 +42,17 @@ class SchedulerConfig:
     """Passed to timm's `create_scheduler_v2`, stepped after every update; name 'none' keeps lr fixed."""
 
     name: str = "cosine"
+    #: timm's warm-up: from warmup_lr to the schedule's rate over this many epochs.
     warmup_epochs: int = 0
     min_lr: float = 0.0
     warmup_lr: float = 1e-5
+    #: zoo's warm-up, on top of any schedule (also 'none'): the scheduled rate times
+    #: min(1, (u + 1) / warmup_steps) at optimiser update u, against exploding first steps.
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         check(self.warmup_epochs >= 0, f"scheduler.warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
+        check(self.warmup_steps >= 0, f"scheduler.warmup_steps must be ≥ 0, got {self.warmup_steps}")
 
 
 @dataclass
@@ -65,7 +70,8 @@ class TrainConfig:
     channels_last: bool = False
     #: Run the model through torch.compile (a one-off compile cost at start).
     compile: bool = False
-    #: Clip the gradient norm of each objective's parameters to this; 0 turns it off.
+    #: Clip the gradient norm of each objective's parameters to this; 0 turns it off. The
+    #: norm before clipping is logged as `grad_norm` either way (not under fp16).
     grad_clip: float = 0.0
     log_every: int = 20
     #: Also checkpoint every this many steps (always at the end of each epoch); 0 turns it off.

@@ -264,6 +264,7 @@ class Trainer:
                 self.schedulers[objective.name] = scheduler
         self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+        self.used_lr: dict[str, float] = {}
         self.forward_model = self._wrap(config)
 
     def _wrap(self, config: TrainConfig) -> torch.nn.Module:
@@ -364,6 +365,7 @@ class Trainer:
                     now = time.perf_counter()
                     record = self._mean_over_ranks(sums, count)
                     self._check_finite_window(record, epoch)
+                    record.update(self._learning_rates())
                     record["images_per_s"] = window_images / max(now - window_start, 1e-9)
                     self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
                     self.reporter.advance(b + 1, record)
@@ -389,37 +391,87 @@ class Trainer:
             prefix = "" if len(self.objectives) == 1 else f"{objective.name}/"
             # On CPU a check per step costs nothing; on accelerators it would sync, so the
             # loss is checked when it is logged instead.
-            if self.device.type == "cpu" and self._any_rank(not torch.isfinite(out.total)):
+            check_now = self.device.type == "cpu"
+            if check_now and self._any_rank(not torch.isfinite(out.total)):
                 self._diverged(out.terms | {"loss": out.total}, epoch, prefix)
             loss = self.scaler.scale(out.total) if self.scaler else out.total
             loss.backward()
-            if config.grad_clip:
-                if self.scaler:
-                    self.scaler.unscale_(optimizer)
-                params = [p for group in optimizer.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             if self.scaler:
-                self.scaler.step(optimizer)
-                self.scaler.update()
-            else:
-                optimizer.step()
+                self.scaler.unscale_(optimizer)
+            grad_norm = self._grad_norm(optimizer, config.grad_clip)
+            # A finite loss with a non-finite gradient would poison the weights in this step:
+            # stop before it (fp16's scaler skips such steps itself).
+            if check_now and not self.scaler and self._any_rank(not torch.isfinite(grad_norm)):
+                self._diverged({"grad_norm": grad_norm}, epoch, prefix)
+            with self._lr_warm_up(optimizer, self.updates.get(objective.name, 0)) as lr:
+                self.used_lr[objective.name] = lr
+                if self.scaler:
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                else:
+                    optimizer.step()
             self.updates[objective.name] = self.updates.get(objective.name, 0) + 1
             if objective.name in self.schedulers:
                 self.schedulers[objective.name].step_update(num_updates=self.updates[objective.name])
             terms[f"{prefix}loss"] = out.total.detach().float()
             terms.update({f"{prefix}{k}": v.detach().float() for k, v in out.terms.items()})
+            if not self.scaler:  # fp16 steps that overflow are skipped by the scaler: inf is normal there
+                terms[f"{prefix}grad_norm"] = grad_norm.detach().float()
         if self.ema is not None:
             self.ema.update(self.model, step=self.step)
         self.step += 1
         return terms
 
+    def _grad_norm(self, optimizer: torch.optim.Optimizer, clip: float) -> torch.Tensor:
+        """The gradient norm of the optimiser's parameters before clipping (logged as
+        `grad_norm`), clipped to `clip` when it is > 0."""
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            return torch.zeros((), device=self.device)
+        if clip:
+            return torch.nn.utils.clip_grad_norm_(params, clip)
+        return torch.nn.utils.get_total_norm([p.grad for p in params])
+
+    @contextlib.contextmanager
+    def _lr_warm_up(self, optimizer: torch.optim.Optimizer, updates: int):
+        """For the optimiser step inside it: the scheduled learning rates times
+        (updates + 1) / scheduler.warmup_steps while updates < warmup_steps (a linear warm-up
+        from 0 on top of any schedule). The scheduled rates are put back after the step, so
+        the schedule, the checkpoint and a resumed run never see the factor."""
+        scheduled = [group["lr"] for group in optimizer.param_groups]
+        factor = _warm_up_factor(updates, self.stage_config.scheduler.warmup_steps)
+        for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+            group["lr"] = lr * factor
+        try:
+            yield scheduled[0] * factor
+        finally:
+            for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+                group["lr"] = lr
+
+    def _learning_rates(self) -> dict[str, float]:
+        """The learning rate each objective's last step used (its first parameter group's)."""
+        prefix = len(self.objectives) > 1
+        return {f"{name}/lr" if prefix else "lr": lr for name, lr in self.used_lr.items()}
+
     def _diverged(self, terms: dict[str, torch.Tensor], epoch: int, prefix: str) -> None:
-        bad = [f"{prefix}{k}={v.item():g}" for k, v in terms.items() if not torch.isfinite(v).all()]
-        self.log.append({"event": "diverged", "step": self.step, "epoch": epoch + 1, "terms": bad})
+        """Stop with one line naming the non-finite terms, the step and what to try."""
+        named = {f"{prefix}{k}": v for k, v in terms.items()}
+        bad = {k: v for k, v in named.items() if not torch.isfinite(v).all()}
+        # The total is non-finite whenever a term is; name it only when no term is.
+        if len(bad) > 1:
+            bad.pop(f"{prefix}loss", None)
+        values = ", ".join(f"'{k}' became {_non_finite_kind(v)}" for k, v in bad.items())
+        what = "gradient norm" if f"{prefix}grad_norm" in bad else "loss term" if len(bad) == 1 else "loss terms"
+        self.log.append({"event": "diverged", "step": self.step, "epoch": epoch + 1, "terms": list(bad)})
+        config = self.stage_config
+        lr = config.optimizers.get(prefix.rstrip("/"), config.optimizer).lr
+        hints = [] if config.grad_clip else ["train.grad_clip=1"]
+        hints += [f"a lower train.optimizer.lr (now {lr:g})"]
+        if not config.scheduler.warmup_steps:
+            hints += ["train.scheduler.warmup_steps=500"]
         raise TrainingError(
-            f"non-finite loss at step {self.step} (epoch {epoch + 1}): {', '.join(bad)}; "
-            f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_FILE} "
-            "(lower the learning rate or set train.grad_clip)"
+            f"{what} {values} at step {self.step} (epoch {epoch + 1}); try {', '.join(hints)}; "
+            f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_FILE}"
         )
 
     def _any_rank(self, flag: bool | torch.Tensor) -> bool:
@@ -616,6 +668,18 @@ def evaluate(
         metrics = model.evaluate_split(batches, stage, data=name)
     model.train(was_training)
     return metrics
+
+
+def _warm_up_factor(updates: int, steps: int) -> float:
+    """The learning-rate factor of update number `updates` (from 0) in a linear warm-up over `steps`."""
+    return (updates + 1) / steps if updates < steps else 1.0
+
+
+def _non_finite_kind(value: torch.Tensor) -> str:
+    """'nan', 'inf' or '-inf': what a non-finite tensor holds (nan first)."""
+    if torch.isnan(value).any():
+        return "nan"
+    return "-inf" if (value == -math.inf).any() else "inf"
 
 
 def _epoch_order(seed: int, stage: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:

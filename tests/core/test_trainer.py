@@ -27,6 +27,11 @@ def assert_same_weights(a, b):
         assert torch.equal(wa[key], wb[key]), key
 
 
+def train_records(run_path):
+    lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["event"] == "train"]
+
+
 def eval_records(run_path):
     lines = (run_path / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r["event"] == "eval"]
@@ -135,7 +140,7 @@ def test_non_finite_loss_stops_naming_term_and_step_and_keeps_the_last_good_chec
     zoo.register(NanAfter)
     try:
         with pytest.raises(
-            TrainingError, match=r"non-finite loss at step 30 \(epoch 2\): .*kl=nan.*last good checkpoint"
+            TrainingError, match=r"loss term 'kl' became nan at step 30 \(epoch 2\); try .*last good checkpoint"
         ):
             zoo.train(
                 "nan-after", overrides=["data=digits", "train.epochs=3", "train.batch_size=64"], out=str(tmp_path)
@@ -148,6 +153,21 @@ def test_non_finite_loss_stops_naming_term_and_step_and_keeps_the_last_good_chec
         assert last["event"] == "diverged" and last["step"] == 30
     finally:
         families.unregister("nan-after")
+
+
+def test_lr_warm_up_multiplies_the_schedule_linearly_from_zero_and_grad_norm_is_logged(tmp_path):
+    base = [*TINY, "train.epochs=1", "train.log_every=1", "train.sample_grid=0", "train.grad_clip=0.5"]
+    plain = zoo.train("vae", overrides=base, out=str(tmp_path))
+    warm = zoo.train("vae", overrides=[*base, "train.scheduler.warmup_steps=10"], out=str(tmp_path))
+    plain_log, warm_log = (train_records(run.path) for run in (plain, warm))
+    assert len(plain_log) == len(warm_log) == 22
+    # The vae recipe's cosine schedule with timm's one-epoch warm-up, times (u + 1) / 10.
+    scheduled = [r["lr"] for r in plain_log]
+    assert scheduled == sorted(scheduled) and scheduled[0] < scheduled[-1]
+    expected = [lr * min(1.0, (u + 1) / 10) for u, lr in enumerate(scheduled)]
+    assert [r["lr"] for r in warm_log] == pytest.approx(expected, rel=1e-6)
+    norms = [r["grad_norm"] for r in plain_log]
+    assert all(0 < n < float("inf") for n in norms) and max(n for n in norms) > 0.5  # logged before clipping
 
 
 @dataclass

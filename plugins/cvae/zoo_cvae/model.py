@@ -9,14 +9,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo import Batch, ConvLatentConfig, Family, InvalidInputError, LossOutput, StandardNormal, importance_sampled_nll
+from zoo import (
+    Batch,
+    Family,
+    GaussianLatentConfig,
+    InvalidInputError,
+    LossOutput,
+    StandardNormal,
+    importance_sampled_nll,
+)
 from zoo.config import check
 from zoo.likelihood import NLLEstimate
-from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
+from zoo.parts import BernoulliDecoder, gaussian_kl
 
 
 @dataclass
-class CVAEConfig(ConvLatentConfig):
+class CVAEConfig(GaussianLatentConfig):
     beta: float = 1.0
     #: Filled in from the training data by the trainer.
     num_classes: int = 10
@@ -43,7 +51,7 @@ class CVAE(Family):
     def __init__(self, config: CVAEConfig) -> None:
         super().__init__(config)
         c = config
-        self.encoder = GaussianEncoder(c.input_shape, c.latent_dim, c.channels, c.hidden_dim, c.num_classes)
+        self.encoder = c.gaussian_encoder(c.num_classes)
         self.decoder = BernoulliDecoder(c.latent_dim, c.input_shape, c.channels, c.hidden_dim, c.num_classes)
         self.prior = StandardNormal(c.latent_dim)
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
+from zoo import Batch, GaussianLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
 from zoo.likelihood import NLLEstimate
-from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
+from zoo.parts import BernoulliDecoder, gaussian_kl
 
 
 @dataclass
-class IWAEConfig(ConvLatentConfig):
+class IWAEConfig(GaussianLatentConfig):
     #: Importance samples per image in training (and in the held-out bound); 1 is a VAE.
     k: int = 5
 
@@ -39,7 +39,7 @@ class IWAE(LatentFamily):
 
     def __init__(self, config: IWAEConfig) -> None:
         super().__init__(config)
-        self.encoder = GaussianEncoder(config.input_shape, config.latent_dim, config.channels, config.hidden_dim)
+        self.encoder = config.gaussian_encoder()
         self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
         self.prior = StandardNormal(config.latent_dim)
 
