@@ -11,7 +11,8 @@ from torch import Tensor
 
 from zoo import Batch, ConvLatentConfig, Family, InvalidInputError, LossOutput, StandardNormal
 from zoo.config import check
-from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
+from zoo.latent import build_decoder
+from zoo.parts import GaussianEncoder, gaussian_kl
 
 
 @dataclass
@@ -43,7 +44,7 @@ class CVAE(Family):
         super().__init__(config)
         c = config
         self.encoder = GaussianEncoder(c.input_shape, c.latent_dim, c.channels, c.hidden_dim, c.num_classes)
-        self.decoder = BernoulliDecoder(c.latent_dim, c.input_shape, c.channels, c.hidden_dim, c.num_classes)
+        self.decoder = build_decoder(c, c.num_classes)
         self.prior = StandardNormal(c.latent_dim)
 
     def condition(self, label: int | Tensor | None, n: int) -> Tensor:

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from zoo import Batch, ConvLatentConfig, LatentFamily, LossOutput, StandardNormal
 from zoo.config import check
-from zoo.parts import BernoulliDecoder, GaussianEncoder, gaussian_kl
+from zoo.latent import build_decoder
+from zoo.parts import GaussianEncoder, gaussian_kl
 
 
 @dataclass
@@ -37,7 +38,7 @@ class VAEConfig(ConvLatentConfig):
 class VAE(LatentFamily):
     """Kingma & Welling's VAE; β ≠ 1 gives Higgins et al.'s β-VAE.
 
-    Trained on loss = rec + β·kl per image (nats); `nelbo` = rec + kl is logged as well,
+    Trained on loss = rec + β·kl per example (nats); `nelbo` = rec + kl is logged as well,
     the negative ELBO whatever β is. With gamma > 0 the loss is Burgess et al.'s
     rec + γ·|kl − C|, the target capacity C rising linearly from 0 to capacity_max nats
     over capacity_steps training steps (counted in a buffer, so runs resume exactly)."""
@@ -49,7 +50,7 @@ class VAE(LatentFamily):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
         self.encoder = GaussianEncoder(config.input_shape, config.latent_dim, config.channels, config.hidden_dim)
-        self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
+        self.decoder = build_decoder(config)
         self.prior = StandardNormal(config.latent_dim)
         if config.gamma:
             self.register_buffer("capacity_step", torch.zeros((), dtype=torch.int64))
