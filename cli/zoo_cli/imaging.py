@@ -1,4 +1,6 @@
-"""`zoo sample` and `zoo reconstruct`: pictures from a trained model."""
+"""`zoo sample` and `zoo reconstruct`: what a trained model makes. Image models write PNG
+grids; vector and 1-D signal models write .npy arrays of shape (N, *input_shape), and signal
+models a line plot beside them (same name, .png)."""
 
 from __future__ import annotations
 
@@ -28,49 +30,68 @@ def _require(model, capability: str) -> None:
 
 @click.command()
 @click.argument("model")
-@click.option("-n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="How many images.")
-@click.option("-o", "--output", default="samples.png", show_default=True, help="PNG file to write.")
+@click.option("-n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="How many samples.")
+@click.option(
+    "-o",
+    "--output",
+    help="File to write: .png for image models, .npy for vectors and signals. [default: samples.png/.npy]",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to draw, for conditional families (e.g. cvae).")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @revision_option
 def sample(
-    model: str, count: int, output: str, seed: int, label: int | None, device: str, revision: str | None
+    model: str, count: int, output: str | None, seed: int, label: int | None, device: str, revision: str | None
 ) -> None:
-    """Draw COUNT samples from MODEL into a PNG grid (`--label K` for conditional families).
+    """Draw COUNT samples from MODEL into a PNG grid, or an .npy array for vector and signal
+    models (`--label K` for conditional families).
 
     MODEL is a run folder, a model folder, a Hub repo id (user/name[@rev]) or a catalogue name."""
     import torch
 
     from zoo.errors import InvalidInputError
-    from zoo.images import save_grid
+    from zoo.outputs import check_output, output_suffix, save_outputs
 
     net, _ = _load(model, device, revision)
     _require(net, "sample")
+    shape = net.config.input_shape
+    output = check_output(output or f"samples{output_suffix(shape)}", shape)
     if label is not None and not net.conditional:
         raise InvalidInputError(f"family '{net.name}' is not conditional: --label needs a family such as cvae")
     conditions = {"label": label} if label is not None else {}
     generator = torch.Generator(net.device).manual_seed(seed)
-    path = save_grid(net.sample(count, generator=generator, **conditions), output)
-    click.echo(f"wrote {count} samples{'' if label is None else f' of class {label}'} to {path}")
+    written = save_outputs(net.sample(count, generator=generator, **conditions), output)
+    click.echo(f"wrote {count} samples{'' if label is None else f' of class {label}'} to {_listed(written)}")
 
 
 @click.command()
 @click.argument("model")
-@click.option("-n", "count", type=click.IntRange(1, 1024), default=32, show_default=True, help="How many test images.")
-@click.option("-o", "--output", default="reconstructions.png", show_default=True, help="PNG file to write.")
+@click.option(
+    "-n", "count", type=click.IntRange(1, 1024), default=32, show_default=True, help="How many test examples."
+)
+@click.option(
+    "-o",
+    "--output",
+    help="File to write: .png for image models, .npy for vectors and signals. [default: reconstructions.png/.npy]",
+)
 @click.option("--data", "-d", help="Dataset whose test split is used. Default: the one the model was trained on.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @revision_option
-def reconstruct(model: str, count: int, output: str, data: str | None, device: str, revision: str | None) -> None:
-    """Reconstruct COUNT test images with MODEL: originals above, reconstructions below."""
+def reconstruct(
+    model: str, count: int, output: str | None, data: str | None, device: str, revision: str | None
+) -> None:
+    """Reconstruct COUNT test examples with MODEL. Images: one PNG, originals above,
+    reconstructions below. Vectors and signals: the reconstructions as .npy, the originals
+    beside them (NAME-originals.npy), and for signals a line plot of both (NAME.png)."""
     from zoo.datasets.splits import load_dataset
     from zoo.errors import InvalidInputError
-    from zoo.images import save_comparison
     from zoo.modelfile import read_metadata
+    from zoo.outputs import check_output, output_suffix, save_reconstruction_outputs
 
     net, folder = _load(model, device, revision)
     _require(net, "reconstruct")
+    shape = net.config.input_shape
+    output = check_output(output or f"reconstructions{output_suffix(shape)}", shape)
     name = data or read_metadata(folder).get("data") or "mnist-5k"
     splits = load_dataset(name)
     if tuple(splits.shape) != tuple(net.config.input_shape):
@@ -82,5 +103,9 @@ def reconstruct(model: str, count: int, output: str, data: str | None, device: s
     if net.conditional and batch.y is None:
         raise InvalidInputError(f"family '{net.name}' is conditional but data '{name}' has no labels")
     conditions = {"label": batch.y.to(net.device)} if net.conditional else {}
-    path = save_comparison(originals, net.reconstruct(originals, **conditions), output)
-    click.echo(f"wrote {len(originals)} originals and reconstructions to {path}")
+    written = save_reconstruction_outputs(originals, net.reconstruct(originals, **conditions), output)
+    click.echo(f"wrote {len(originals)} originals and reconstructions to {_listed(written)}")
+
+
+def _listed(paths) -> str:
+    return ", ".join(str(p) for p in paths)
