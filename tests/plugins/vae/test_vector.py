@@ -120,6 +120,13 @@ def test_zoo_sample_writes_npy_of_the_input_shape(cli, vector_run, tmp_path):
     assert wrong.exit_code == 2 and "must end in .npy" in wrong.output and not (tmp_path / "s.png").exists()
 
 
+def test_the_default_output_of_a_vector_model_is_samples_npy(cli, vector_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("sample", str(vector_run.path), "-n", "5")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "samples.npy").shape == (5, 30) and not (tmp_path / "samples.png").exists()
+
+
 def test_zoo_reconstruct_writes_reconstructions_and_originals(cli, vector_run, tmp_path):
     out = tmp_path / "r.npy"
     result = cli("reconstruct", str(vector_run.path), "-n", "12", "-o", str(out))
