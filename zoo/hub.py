@@ -152,12 +152,13 @@ def sha256_file(path: Path) -> str:
 
 # ------------------------------------------------------------------------- publishing
 def save_pretrained(model: Family, directory: str | os.PathLike, repo_id: str | None = None) -> Path:
-    """Write `model` as a publishable model folder: config.json, model.safetensors, a sample
-    grid (seed 0, when the family samples) and a model card that shows it."""
+    """Write `model` as a publishable model folder: config.json, model.safetensors, samples
+    (seed 0, when the family samples: a grid PNG the model card shows, or samples.npy for
+    vectors and signals) and a model card."""
     import torch
 
-    from zoo.images import save_grid
     from zoo.modelfile import save
+    from zoo.outputs import output_suffix, save_outputs
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -166,7 +167,10 @@ def save_pretrained(model: Family, directory: str | os.PathLike, repo_id: str | 
         (directory / SAMPLES_DIR).mkdir(exist_ok=True)
         generator = torch.Generator(model.device).manual_seed(0)
         with torch.no_grad():
-            grid = save_grid(model.sample(16, generator=generator), directory / SAMPLES_DIR / SAMPLE_GRID)
+            samples = model.sample(16, generator=generator)
+        suffix = output_suffix(model.config.input_shape)
+        written = save_outputs(samples, directory / SAMPLES_DIR / Path(SAMPLE_GRID).with_suffix(suffix), plot=False)
+        grid = written[0] if suffix == ".png" else None
     card = model_card(model, None, {}, samples=grid, repo_id=repo_id)
     return save(model, directory, card=card)
 

@@ -1,6 +1,7 @@
-"""What latent-variable families built from zoo's parts share: the config of their conv
-encoder and decoder, and sample/reconstruct/encode/decode written once from the parts
-(`self.encoder`, `self.decoder`, `self.prior`)."""
+"""What latent-variable families built from zoo's parts share: the config of their encoder
+and decoder (conv for images and 1-D signals, MLP for vectors), the decoder its likelihood
+names, and sample/reconstruct/encode/decode written once from the parts (`self.encoder`,
+`self.decoder`, `self.prior`)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,40 @@ from torch.distributions import Distribution
 
 from zoo.config import check
 from zoo.family import Family, FamilyConfig
-from zoo.parts import GaussianEncoder
+from zoo.parts import LIKELIHOODS, Decoder, GaussianEncoder, likelihood_for
 
 
 @dataclass
 class ConvLatentConfig(FamilyConfig):
-    """A conv encoder/decoder pair around a `latent_dim` code (see zoo.nets)."""
+    """An encoder/decoder pair around a `latent_dim` code, shaped by `input_shape` (see
+    zoo.nets): convolutions for images (C, H, W) and 1-D signals (C, L), an MLP for vectors (D,)."""
 
     latent_dim: int = 16
+    #: Widths of the stride-2 conv levels; for vectors, the widths of the MLP layers.
     channels: tuple[int, ...] = (32, 64)
-    #: Width of a fully connected layer between the conv trunk and the code; 0 for none.
+    #: Width of a fully connected layer between the trunk and the code; 0 for none.
     hidden_dim: int = 256
+    #: p(x|z): bernoulli (values in [0, 1]), gaussian (real values, learned scale per value), or
+    #: auto: bernoulli for images, gaussian for vectors and 1-D signals.
+    likelihood: Literal["auto", "bernoulli", "gaussian"] = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.latent_dim >= 1, f"latent_dim must be ≥ 1, got {self.latent_dim}")
         check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")
         check(self.hidden_dim >= 0, f"hidden_dim must be ≥ 0, got {self.hidden_dim}")
+        likelihood_for(self.likelihood, self.input_shape)  # refuses unknown names and shapes
+
+    @property
+    def resolved_likelihood(self) -> str:
+        """'bernoulli' or 'gaussian': what `likelihood` means at this input shape."""
+        return likelihood_for(self.likelihood, self.input_shape)
+
+
+def build_decoder(config: ConvLatentConfig, condition_dim: int = 0) -> Decoder:
+    """The decoder a latent config describes: its likelihood over the config's input shape."""
+    cls = LIKELIHOODS[config.resolved_likelihood]
+    return cls(config.latent_dim, config.input_shape, config.channels, config.hidden_dim, condition_dim)
 
 
 @dataclass
@@ -62,7 +80,7 @@ class GaussianLatentConfig(ConvLatentConfig):
 
 class LatentFamily(Family):
     """A family with an encoder (posterior or point code), a decoder (likelihood) and a prior.
-    Codes are posterior means; images are the decoder's means."""
+    Codes are posterior means; outputs (images, vectors, signals) are the decoder's means."""
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:

@@ -4,8 +4,10 @@ Distributions are `torch.distributions` objects so that log-likelihoods, means a
 come with one well-known interface: an Encoder returns the posterior q(z|x), a Decoder the
 likelihood p(x|z), both batched over the first dimension with the event over the rest.
 
-Below the contracts are the concrete conv parts the first-party families share (Gaussian and
-point encoders, a Bernoulli decoder), conditional on a vector (a one-hot label) when asked.
+Below the contracts are the concrete parts the first-party families share (Gaussian and point
+encoders; Bernoulli and Gaussian decoders), conditional on a vector (a one-hot label) when
+asked. Their trunks follow the input shape (zoo.nets): 2-D convolutions for images (C, H, W),
+1-D convolutions for signals (C, L), an MLP for vectors (D,).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
 from zoo.errors import InvalidInputError
-from zoo.nets import ConvDecoderNet, ConvEncoderNet, hidden_layer
+from zoo.nets import data_kind, decoder_net, encoder_net, hidden_layer
 
 
 class Encoder(nn.Module, abc.ABC):
@@ -30,7 +32,7 @@ class Encoder(nn.Module, abc.ABC):
 
 
 class Decoder(nn.Module, abc.ABC):
-    """z → likelihood over x: a Distribution whose `.mean` is the expected image."""
+    """z → likelihood over x: a Distribution whose `.mean` is the expected input."""
 
     @abc.abstractmethod
     def forward(self, z: Tensor) -> Distribution: ...
@@ -75,7 +77,7 @@ class StandardNormal(Prior):
 
 
 class _ConvHead(nn.Module):
-    """Conv trunk → optional fully connected layer → linear head with `outputs_per_dim`
+    """Trunk (conv or MLP, by input shape) → optional fully connected layer → linear head with `outputs_per_dim`
     numbers per code dimension, with an optional condition vector (e.g. a one-hot label)
     joined to the trunk's features before the hidden layer."""
 
@@ -90,7 +92,7 @@ class _ConvHead(nn.Module):
         condition_dim: int = 0,
     ) -> None:
         super().__init__()
-        self.trunk = ConvEncoderNet(input_shape, channels)
+        self.trunk = encoder_net(input_shape, channels)
         features = self.trunk.features + condition_dim
         self.hidden = hidden_layer(features, hidden_dim)
         self.head = nn.Linear(hidden_dim or features, self.outputs_per_dim * latent_dim)
@@ -152,9 +154,9 @@ class PointEncoder(_ConvHead, Encoder):
         return self._head(x, condition)
 
 
-class BernoulliDecoder(Decoder):
-    """z (plus an optional condition vector) → independent Bernoulli pixels (logits); its
-    mean is the image in [0, 1]."""
+class _DecoderNet(Decoder):
+    """z (plus an optional condition vector) → optional fully connected layer → a trunk that
+    mirrors the encoder's → one unbounded number per input value."""
 
     def __init__(
         self,
@@ -166,16 +168,71 @@ class BernoulliDecoder(Decoder):
     ) -> None:
         super().__init__()
         self.condition_dim = condition_dim
+        self.event_dims = len(output_shape)
         self.hidden = hidden_layer(latent_dim + condition_dim, hidden_dim)
-        self.net = ConvDecoderNet(hidden_dim or latent_dim + condition_dim, output_shape, channels)
+        self.net = decoder_net(hidden_dim or latent_dim + condition_dim, output_shape, channels)
 
     def logits(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """The decoder's raw outputs: Bernoulli logits, or the Gaussian's mean."""
         if self.condition_dim:
             z = torch.cat([z, _required(condition, self.condition_dim)], dim=1)
         return self.net(self.hidden(z))
 
+    @abc.abstractmethod
+    def likelihood(self, logits: Tensor) -> Distribution:
+        """p(x|z) from the raw outputs `logits(z)`."""
+
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
-        return Independent(Bernoulli(logits=self.logits(z, condition), validate_args=False), 3)
+        return self.likelihood(self.logits(z, condition))
+
+
+class BernoulliDecoder(_DecoderNet):
+    """z → independent Bernoulli values (logits); its mean is the input in [0, 1]. The
+    likelihood for images, and for other data scaled to [0, 1]."""
+
+    def likelihood(self, logits: Tensor) -> Distribution:
+        return Independent(Bernoulli(logits=logits, validate_args=False), self.event_dims)
+
+
+class GaussianDecoder(_DecoderNet):
+    """z → independent Gaussians N(μ(z), σ²) with a learned scale per input value (shared by
+    all examples), so that −log p(x|z) is in nats on real-valued data (standardised features,
+    signals). σ = softplus(·) + `min_scale`, starting at 1: it cannot collapse to 0 and make
+    the likelihood unbounded."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: Sequence[int],
+        channels: Sequence[int],
+        hidden_dim: int = 0,
+        condition_dim: int = 0,
+        min_scale: float = 1e-2,
+    ) -> None:
+        super().__init__(latent_dim, output_shape, channels, hidden_dim, condition_dim)
+        self.min_scale = min_scale
+        start = torch.tensor(1.0 - min_scale)
+        self.raw_scale = nn.Parameter(torch.full(tuple(output_shape), (start.exp() - 1).log().item()))
+
+    def scale(self) -> Tensor:
+        return F.softplus(self.raw_scale) + self.min_scale
+
+    def likelihood(self, mean: Tensor) -> Distribution:
+        return Independent(Normal(mean, self.scale().expand_as(mean), validate_args=False), self.event_dims)
+
+
+#: Likelihoods the first-party families offer, by config name.
+LIKELIHOODS = {"bernoulli": BernoulliDecoder, "gaussian": GaussianDecoder}
+
+
+def likelihood_for(choice: str, input_shape: Sequence[int]) -> str:
+    """The likelihood a config's `likelihood` names; 'auto' is Bernoulli for images (pixels in
+    [0, 1]) and Gaussian for vectors and 1-D signals (real values, typically standardised)."""
+    if choice == "auto":
+        return "bernoulli" if data_kind(input_shape) == "image" else "gaussian"
+    if choice not in LIKELIHOODS:
+        raise InvalidInputError(f"likelihood must be auto, {', '.join(LIKELIHOODS)}; got '{choice}'")
+    return choice
 
 
 def gaussian_kl_per_dim(q: Normal) -> Tensor:

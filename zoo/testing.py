@@ -477,8 +477,9 @@ def _assert_images(images: Any, shape: tuple[int, ...], where: str) -> None:
     assert isinstance(images, Tensor), f"{where} returned {type(images).__name__}, not a tensor"
     assert tuple(images.shape) == shape, f"{where} has shape {list(images.shape)}, expected {list(shape)}"
     assert images.is_floating_point() and torch.isfinite(images).all(), f"{where} must be finite floats"
-    low, high = images.min().item(), images.max().item()
-    assert low >= 0 and high <= 1, f"{where} has values in [{low:.4g}, {high:.4g}], outside [0, 1]"
+    if len(shape) == 4:  # images are in [0, 1]; vectors and signals may be any real values
+        low, high = images.min().item(), images.max().item()
+        assert low >= 0 and high <= 1, f"{where} has values in [{low:.4g}, {high:.4g}], outside [0, 1]"
 
 
 def _describe(value: Any) -> str:

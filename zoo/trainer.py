@@ -32,8 +32,8 @@ from zoo.distributed import World
 from zoo.errors import InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
-from zoo.images import save_grid
 from zoo.modelcard import model_card
+from zoo.outputs import output_suffix, save_outputs
 from zoo.plots import loss_curve
 from zoo.progress import Reporter
 from zoo.recipes import Recipe, TrainConfig, apply_override, load_recipe, parse_recipe_text, validate_recipe
@@ -188,7 +188,7 @@ class Trainer:
             trainer.log.truncate(state.get("stage_starts", {}).get(stage, state["metrics_bytes"]))
             family = family_class(recipe.family)
             for later in stages[index:]:
-                for grid in (run_dir / SAMPLES_DIR).glob(f"{_grid_prefix(family, later)}epoch-*.png"):
+                for grid in (run_dir / SAMPLES_DIR).glob(f"{_grid_prefix(family, later)}epoch-*.*"):
                     grid.unlink()
             atomic.write_text(run_dir / RECIPE_FILE, recipe.to_yaml())
         state.update(stage=index, epoch=0, batch=0, finished=False, restart=True, best=None)
@@ -554,8 +554,11 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 generator = torch.Generator(self.device).manual_seed(self.recipe.seed)
                 images = model.sample(self.stage_config.sample_grid, generator=generator)
-            name = f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}.png"
-            save_grid(images, self.run_dir / SAMPLES_DIR / name)
+            # Images: a grid PNG; vectors and signals: an .npy array (no plot: matplotlib costs
+            # more than a small model's epoch).
+            suffix = output_suffix(model.config.input_shape)
+            name = f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}{suffix}"
+            save_outputs(images, self.run_dir / SAMPLES_DIR / name, plot=False)
         if improved:
             modelfile.save(model, self.run_dir, data=self.recipe.data)
 
@@ -745,7 +748,8 @@ def _run_state(run_dir: Path, data: dict[str, Any]) -> tuple[Recipe, dict[str, A
 
 
 def _grid_prefix(cls: type[Family], stage: str) -> str:
-    """Grids are samples/epoch-NNN.png, or samples/<stage>-epoch-NNN.png for multi-stage families."""
+    """Samples are samples/epoch-NNN.png (.npy for vectors and signals), or
+    samples/<stage>-epoch-NNN.png for multi-stage families."""
     return "" if len(cls.stages) == 1 else f"{stage}-"
 
 

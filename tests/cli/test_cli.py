@@ -144,3 +144,9 @@ def test_ctrl_c_saves_exits_zero_and_resume_finishes(tmp_path):
     result = run_zoo("train", "--resume", str(run), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "nelbo" in result.stdout
+
+
+def test_image_models_refuse_an_npy_output_before_any_work(cli, tiny_run, tmp_path):
+    result = cli("sample", str(tiny_run.path), "-o", str(tmp_path / "s.npy"))
+    assert result.exit_code == 2 and "must end in .png" in result.output
+    assert not (tmp_path / "s.npy").exists()

@@ -17,3 +17,10 @@ def test_the_first_party_families_are_found():
 def test_first_party_family_passes_the_conformance_kit(family):
     report = zoo.testing.check_family(family)
     assert report.passed == list(zoo.testing.CHECKS), report
+
+
+@pytest.mark.parametrize("family", ["ae", "cvae", "iwae", "vae"])
+def test_latent_families_pass_the_conformance_kit_on_vectors(family):
+    report = zoo.testing.check_family(family, data="breast-cancer", epochs=2)
+    assert report.passed == list(zoo.testing.CHECKS), report
+    assert report.config["input_shape"] == [30]

@@ -8,6 +8,10 @@ split is then permuted with the same generator so that batches mix classes.
 
 digits: scikit-learn's 1,797 8×8 digits (values 0–16 scaled to [0, 1]), split the same way
 with 20% of each class held out.
+
+breast-cancer: scikit-learn's 569 Wisconsin diagnostic feature vectors (30 real features,
+benign/malignant labels), split the same way, each feature standardised with the training
+split's mean and std: a vector dataset for the Gaussian-likelihood models.
 """
 
 from __future__ import annotations
@@ -39,6 +43,16 @@ digits = DatasetSpec(
     shape=(1, 8, 8),
     num_classes=10,
     size="1,438 train / 359 test",
+)
+
+
+breast_cancer = DatasetSpec(
+    name="breast-cancer",
+    loader="zoo.datasets.builtin:load_breast_cancer",
+    summary="scikit-learn's breast-cancer feature vectors (30 features), standardised; fixed stratified split",
+    shape=(30,),
+    num_classes=2,
+    size="456 train / 113 test",
 )
 
 
@@ -83,6 +97,16 @@ def load_digits():
     return make_splits("digits", images, bunch.target.astype(np.int64), test_fraction=0.2)
 
 
+def load_breast_cancer():  # -> Splits
+    from sklearn.datasets import load_breast_cancer as sklearn_breast_cancer
+
+    from zoo.datasets.splits import standardized
+
+    bunch = sklearn_breast_cancer()
+    features = bunch.data.astype(np.float32)
+    return standardized(make_splits("breast-cancer", features, bunch.target.astype(np.int64), test_fraction=0.2))
+
+
 def make_splits(
     name: str,
     images: np.ndarray,
@@ -92,7 +116,7 @@ def make_splits(
     factors: np.ndarray | None = None,
     factor_names: tuple[str, ...] = (),
 ):  # -> Splits (torch is imported only here)
-    """Splits of float32 images in [0, 1]: stratified by label (a plain seeded split when
+    """Splits of float32 inputs (images in [0, 1], vectors, signals): stratified by label (a plain seeded split when
     there are no labels), each split permuted so that batches mix classes."""
     import torch
 

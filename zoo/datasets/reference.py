@@ -4,8 +4,9 @@
     dsprites?n=2000&seed=1        … with loader options (values read as YAML: 2000, true, 0.1)
     folder:PATH                   an image folder (class subfolders optional)
     hf:REPO                       a Hugging Face dataset (needs the `datasets` package)
+    npy:PATH, npz:PATH, csv:PATH  numeric arrays: vectors (N, D), 1-D signals (N, C, L), images
 
-Schemes (`folder:`, `hf:`) are recognised before the registry is asked, so a registered
+Schemes (`folder:`, `hf:`, `npy:`, `npz:`, `csv:`) are recognised before the registry is asked, so a registered
 `package:name` never shadows them. Options are checked against the loader's keyword
 arguments before anything is loaded, with the closest valid name for a typo.
 """
@@ -26,6 +27,9 @@ from zoo.registry import datasets, load_object
 SCHEMES = {
     "folder": "zoo.datasets.folder:load_folder",
     "hf": "zoo.datasets.hf:load_hf",
+    "npy": "zoo.datasets.arrays:load_npy",
+    "npz": "zoo.datasets.arrays:load_npz",
+    "csv": "zoo.datasets.arrays:load_csv",
 }
 
 
@@ -55,7 +59,7 @@ def parse_data_ref(text: str) -> DataRef:
     scheme, colon, rest = base.partition(":")
     if colon and scheme in SCHEMES:
         if not rest:
-            example = "PATH" if scheme == "folder" else "REPO"
+            example = "REPO" if scheme == "hf" else "PATH"
             raise InvalidInputError(f"'{scheme}:' needs a target, e.g. {scheme}:{example}")
         return DataRef(base, scheme, rest, options)
     return DataRef(base, None, "", options)

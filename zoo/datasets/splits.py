@@ -15,7 +15,8 @@ from zoo.family import Batch
 
 @dataclass
 class TensorData:
-    """x: float32 (N, *shape) in [0, 1]; y: int64 (N,) class labels or None; factors: int64
+    """x: float32 (N, *shape): images in [0, 1], vectors (N, D) and 1-D signals (N, C, L) any
+    finite values; y: int64 (N,) class labels or None; factors: int64
     (N, F) ground-truth factor indices where the data has them (dsprites), or None."""
 
     x: Tensor
@@ -52,9 +53,26 @@ class Splits:
         return tuple(self.train.x.shape[1:])
 
 
+def standardized(splits: Splits) -> Splits:
+    """The splits with every feature (vectors) or channel (signals, images) shifted and scaled
+    to mean 0 and std 1 by the statistics of the training split alone, so that nothing of the
+    test split leaks into training; constant features are only shifted."""
+    x = splits.train.x
+    dims = [0, *range(2, x.dim())]
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+
+    def scaled(part: TensorData) -> TensorData:
+        return TensorData(((part.x - mean) / std).float(), part.y, part.factors)
+
+    return Splits(splits.name, scaled(splits.train), scaled(splits.test), splits.num_classes, splits.factor_names)
+
+
 def load_dataset(name: str, **options: Any) -> Splits:
-    """The splits of a data reference: a dataset name (see `zoo list`), `folder:PATH` or
-    `hf:REPO`, optionally with `?key=value&…` loader options; keywords add options."""
+    """The splits of a data reference: a dataset name (see `zoo list`), `folder:PATH`,
+    `hf:REPO`, `npy:PATH`, `npz:PATH` or `csv:PATH`, optionally with `?key=value&…` loader
+    options; keywords add options."""
     loader, ref_options = resolve_loader(name)
     splits = loader(**{**ref_options, **options})
     if not isinstance(splits, Splits):

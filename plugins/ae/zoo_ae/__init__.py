@@ -1,5 +1,5 @@
-"""The ae family: a deterministic convolutional autoencoder, optionally denoising; it samples
-from a Gaussian fitted to the codes of its training images."""
+"""The ae family: a deterministic autoencoder (conv, or MLP for vectors), optionally
+denoising; it samples from a Gaussian fitted to the codes of its training data."""
 
 from zoo.plugin import FamilySpec
 

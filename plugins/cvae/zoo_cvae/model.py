@@ -19,8 +19,9 @@ from zoo import (
     importance_sampled_nll,
 )
 from zoo.config import check
+from zoo.latent import build_decoder
 from zoo.likelihood import NLLEstimate
-from zoo.parts import BernoulliDecoder, gaussian_kl
+from zoo.parts import gaussian_kl
 
 
 @dataclass
@@ -52,7 +53,7 @@ class CVAE(Family):
         super().__init__(config)
         c = config
         self.encoder = c.gaussian_encoder(c.num_classes)
-        self.decoder = BernoulliDecoder(c.latent_dim, c.input_shape, c.channels, c.hidden_dim, c.num_classes)
+        self.decoder = build_decoder(c, c.num_classes)
         self.prior = StandardNormal(c.latent_dim)
 
     def condition(self, label: int | Tensor | None, n: int) -> Tensor:

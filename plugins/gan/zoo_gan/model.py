@@ -35,6 +35,11 @@ class GANConfig(FamilyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check(
+            len(self.input_shape) == 3,
+            f"family 'gan' takes images (C, H, W), not shape {list(self.input_shape)}; "
+            "for vectors and 1-D signals use ae, vae, cvae or iwae",
+        )
         check(self.latent_dim >= 1, f"latent_dim must be ≥ 1, got {self.latent_dim}")
         check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")
         check(self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")

@@ -10,8 +10,9 @@ from torch import Tensor
 
 from zoo import Batch, GaussianLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
+from zoo.latent import build_decoder
 from zoo.likelihood import NLLEstimate
-from zoo.parts import BernoulliDecoder, gaussian_kl
+from zoo.parts import gaussian_kl
 
 
 @dataclass
@@ -26,7 +27,7 @@ class IWAEConfig(GaussianLatentConfig):
 
 class IWAE(LatentFamily):
     """Burda et al.'s importance-weighted autoencoder: the parts of a VAE (Gaussian posterior,
-    N(0, I) prior, Bernoulli pixels) trained on the K-sample bound
+    N(0, I) prior, the config's likelihood) trained on the K-sample bound
     log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), which is tighter than the ELBO (K = 1) and
     gives a better generative model at K times the decoder work per step.
 
@@ -40,7 +41,7 @@ class IWAE(LatentFamily):
     def __init__(self, config: IWAEConfig) -> None:
         super().__init__(config)
         self.encoder = config.gaussian_encoder()
-        self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
+        self.decoder = build_decoder(config)
         self.prior = StandardNormal(config.latent_dim)
 
     def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions) -> NLLEstimate:
@@ -51,7 +52,7 @@ class IWAE(LatentFamily):
         posterior = self.encoder(batch.x)
         z = posterior.rsample((k,))  # (k, n, latent_dim)
         flat = z.reshape(k * n, -1)
-        log_px = self.decoder(flat).log_prob(batch.x.repeat(k, 1, 1, 1)).view(k, n)
+        log_px = self.decoder(flat).log_prob(batch.x.repeat(k, *([1] * (batch.x.dim() - 1)))).view(k, n)
         log_w = log_px + self.prior.log_prob(flat).view(k, n) - posterior.log_prob(z)
         iwnelbo = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
         terms = {

@@ -11,8 +11,9 @@ from torch import Tensor
 
 from zoo import Batch, GaussianLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
 from zoo.config import check
+from zoo.latent import build_decoder
 from zoo.likelihood import NLLEstimate
-from zoo.parts import BernoulliDecoder, free_bits_kl, gaussian_kl_per_dim, linear_warmup
+from zoo.parts import free_bits_kl, gaussian_kl_per_dim, linear_warmup
 
 
 @dataclass
@@ -52,7 +53,7 @@ class VAEConfig(GaussianLatentConfig):
 class VAE(LatentFamily):
     """Kingma & Welling's VAE; β ≠ 1 gives Higgins et al.'s β-VAE.
 
-    Trained on loss = rec + β·kl per image (nats); `nelbo` = rec + kl is logged as well,
+    Trained on loss = rec + β·kl per example (nats); `nelbo` = rec + kl is logged as well,
     the negative ELBO whatever β, warm-up or free bits are. With kl_warmup_steps the weight
     β·min(1, t/N) is logged as `beta`; with free_bits the KL term trained on is
     Σ_j max(λ, KL_j), and the smallest per-dimension KL is logged as `kl_min_dim`. With
@@ -67,7 +68,7 @@ class VAE(LatentFamily):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
         self.encoder = config.gaussian_encoder()
-        self.decoder = BernoulliDecoder(config.latent_dim, config.input_shape, config.channels, config.hidden_dim)
+        self.decoder = build_decoder(config)
         self.prior = StandardNormal(config.latent_dim)
         if config.gamma:
             self.register_buffer("capacity_step", torch.zeros((), dtype=torch.int64))

@@ -39,6 +39,11 @@ class VQVAEConfig(FamilyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check(
+            len(self.input_shape) == 3,
+            f"family 'vqvae' takes images (C, H, W), not shape {list(self.input_shape)}; "
+            "for vectors and 1-D signals use ae, vae, cvae or iwae",
+        )
         check(self.num_codes >= 2, f"num_codes must be ≥ 2, got {self.num_codes}")
         check(self.code_dim >= 1, f"code_dim must be ≥ 1, got {self.code_dim}")
         check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive widths")

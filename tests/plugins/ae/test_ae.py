@@ -69,3 +69,17 @@ def test_trained_samples_come_from_the_fitted_gaussian_not_the_unit_one(short_ru
 def test_invalid_configs_are_refused(overrides, message):
     with pytest.raises(InvalidInputError, match=message):
         zoo.create("ae", **overrides)
+
+
+def test_ae_on_vectors_uses_the_gaussian_likelihood_and_refuses_bce():
+    x = torch.randn(6, 10)
+    model = zoo.create("ae", input_shape=(10,), channels=(16,), hidden_dim=0, latent_dim=3).eval()
+    out = model.loss(zoo.Batch(x))
+    logits = model.decoder.logits(model.encoder(x))
+    expected = -torch.distributions.Normal(logits, model.decoder.scale()).log_prob(x).sum(1).mean()
+    assert out.total.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out.terms["mse"].item() == pytest.approx((model.reconstruct(x) - x).pow(2).mean().item(), rel=1e-5)
+    squared = zoo.create("ae", input_shape=(10,), channels=(16,), hidden_dim=0, latent_dim=3, loss="mse")
+    assert not squared.decoder.raw_scale.requires_grad  # squared error leaves the scale alone
+    with pytest.raises(InvalidInputError, match="loss bce needs values in \\[0, 1\\] and likelihood bernoulli"):
+        zoo.create("ae", input_shape=(10,), loss="bce")

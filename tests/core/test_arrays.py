@@ -1,0 +1,147 @@
+"""npy:/npz:/csv: loaders on files the tests write, the built-in breast-cancer vectors, and
+train-statistics standardisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from zoo.errors import InvalidInputError, NotFoundError
+
+
+def test_npy_vectors_and_signals_load_with_their_shape_and_a_seeded_split(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.normal(size=(50, 7)))
+    np.save(tmp_path / "s.npy", rng.normal(size=(40, 2, 33)).astype(np.float32))
+    vectors = zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}")
+    signals = zoo.load_dataset(f"npy:{tmp_path / 's.npy'}?test_fraction=0.25")
+    assert vectors.shape == (7,) and (len(vectors.train), len(vectors.test)) == (40, 10)
+    assert signals.shape == (2, 33) and (len(signals.train), len(signals.test)) == (30, 10)
+    assert vectors.train.x.dtype == torch.float32 and vectors.train.y is None and vectors.num_classes == 0
+    # Every row lands in exactly one split, unchanged.
+    rows = np.load(tmp_path / "v.npy").astype(np.float32)
+    both = torch.cat([vectors.train.x, vectors.test.x]).numpy()
+    assert sorted(map(tuple, both)) == sorted(map(tuple, rows))
+    again = zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}")
+    assert torch.equal(again.test.x, vectors.test.x)
+    other = zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}?seed=1")
+    assert not torch.equal(other.test.x, vectors.test.x)
+
+
+def test_npz_labels_stratify_the_split(tmp_path):
+    x = np.arange(60 * 3, dtype=np.float64).reshape(60, 3)
+    y = np.repeat([0, 1, 2], 20)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    splits = zoo.load_dataset(f"npz:{tmp_path / 'd.npz'}")
+    assert splits.num_classes == 3 and splits.shape == (3,)
+    assert torch.bincount(splits.test.y).tolist() == [4, 4, 4]
+    # Labels travel with their rows: row i of x is i*3 … i*3+2, and its label is i // 20.
+    assert torch.equal(splits.train.y, (splits.train.x[:, 0] // 3 // 20).long())
+
+
+def test_csv_with_a_header_and_a_named_label_column(tmp_path):
+    lines = ["a,b,kind,c"] + [f"{i},{i * 0.5},{'cat' if i % 2 else 'dog'},{-i}" for i in range(20)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n\n")
+    splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=kind")
+    assert splits.shape == (3,) and splits.num_classes == 2
+    x, y = torch.cat([splits.train.x, splits.test.x]), torch.cat([splits.train.y, splits.test.y])
+    assert torch.equal(x[:, 1], x[:, 0] * 0.5) and torch.equal(x[:, 2], -x[:, 0])
+    assert torch.equal(y, (x[:, 0] % 2 == 0).long())  # names in sorted order: cat 0, dog 1
+    by_index = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=2")
+    assert torch.equal(by_index.test.x, splits.test.x)
+
+
+def test_csv_without_header_takes_a_label_index_and_integer_labels(tmp_path):
+    (tmp_path / "t.csv").write_text("".join(f"{i / 10},{i % 3}\n" for i in range(30)))
+    splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=-1")
+    assert splits.shape == (1,) and splits.num_classes == 3
+    unlabelled = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}")
+    assert unlabelled.shape == (2,) and unlabelled.train.y is None
+
+
+def test_standardize_uses_training_statistics_only(tmp_path):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "v.npy", rng.normal(loc=5.0, scale=3.0, size=(200, 4)))
+    splits = zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}?standardize=true")
+    raw = zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}")
+    assert torch.allclose(splits.train.x.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(splits.train.x.std(0), torch.ones(4), atol=1e-5)
+    mean, std = raw.train.x.mean(0), raw.train.x.std(0)
+    assert torch.allclose(splits.test.x, (raw.test.x - mean) / std, atol=1e-5)
+    assert not torch.allclose(splits.test.x.mean(0), torch.zeros(4), atol=1e-3)
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, np.ndarray):
+        np.save(path, content, allow_pickle=True)
+    elif isinstance(content, dict):
+        np.savez(path, **content)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "scheme", "message"),
+    [
+        ("s.npy", np.array(["a", "b"]), "npy", "has dtype <U1; zoo needs real numbers"),
+        ("b.npy", np.ones((4, 2), dtype=bool), "npy", "has dtype bool"),
+        ("o.npy", np.array([{}, {}], dtype=object), "npy", "Object arrays cannot be loaded"),
+        ("one.npy", np.ones(5), "npy", "needs one row per example"),
+        ("e.npy", np.zeros((0, 3)), "npy", "is empty"),
+        (
+            "nan.npy",
+            np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0]]),
+            "npy",
+            "1 NaN or infinite value(s), the first in row 1",
+        ),
+        ("x.npy", b"", "npy", "is empty"),
+        ("x.npy", b"not numpy at all", "npy", "is not a NumPy .npy file"),
+        ("noy.npz", {"features": np.ones((4, 2))}, "npz", "has no array 'x' (it has: features)"),
+        ("bady.npz", {"x": np.ones((4, 2)), "y": np.array([0, 1, 2])}, "npz", "labels must be (4,)"),
+        ("fy.npz", {"x": np.ones((4, 2)), "y": np.array([0, 0.5, 1, 1])}, "npz", "integer class ids"),
+        ("r.csv", "1,2,3\n4,5\n", "csv", "line 2 has 2 columns, expected 3 (ragged CSV)"),
+        ("n.csv", "a,b\n1,2\n3,nan\n", "csv", "line 3 column 'b' is 'nan'"),
+        ("m.csv", "a,b\n1,\n", "csv", "line 2 column 'b': '' is not a number"),
+        ("t.csv", "a,b\n1,x\n", "csv", "'x' is not a number; name a label column"),
+        ("h.csv", "a,b\n", "csv", "has no data rows"),
+        ("z.csv", "\n\n", "csv", "is empty"),
+        ("u.csv", b"\xff\xfe\x00bad", "csv", "cannot read"),
+    ],
+)
+def test_bad_files_are_refused_with_one_line(tmp_path, name, content, scheme, message):
+    path = _write(tmp_path, name, content)
+    path = path if path.exists() else path.with_suffix(f".{scheme}")
+    with pytest.raises(InvalidInputError) as info:
+        zoo.load_dataset(f"{scheme}:{path}")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_files_options_and_columns_are_named(tmp_path):
+    with pytest.raises(NotFoundError, match="no file at"):
+        zoo.load_dataset(f"npz:{tmp_path / 'nope.npz'}")
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(InvalidInputError, match="has no column 'c' \\(it has: a, b\\)"):
+        zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=c")
+    with pytest.raises(InvalidInputError, match="did you mean 'label'"):
+        zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?lable=b")
+    with pytest.raises(InvalidInputError, match="test_fraction must be in"):
+        zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?test_fraction=1.5")
+    np.save(tmp_path / "v.npy", np.ones((3, 2)))
+    with pytest.raises(InvalidInputError, match="use npy:"):
+        zoo.load_dataset(f"npz:{tmp_path / 'v.npy'}")
+
+
+def test_breast_cancer_is_standardised_with_a_fixed_stratified_split():
+    splits = zoo.load_dataset("breast-cancer")
+    assert splits.shape == (30,) and splits.num_classes == 2
+    assert (len(splits.train), len(splits.test)) == (456, 113)
+    assert torch.allclose(splits.train.x.mean(0), torch.zeros(30), atol=1e-4)
+    assert torch.allclose(splits.train.x.std(0), torch.ones(30), atol=1e-4)
+    assert torch.bincount(splits.test.y).tolist() == [42, 71]
+    assert torch.equal(zoo.load_dataset("breast-cancer").test.x, splits.test.x)
