@@ -150,9 +150,8 @@ def anomaly(model, data, split, top, k, output, as_json, device, revision) -> No
     """Rank the images of a dataset by how unlikely MODEL finds them (most unlikely first):
     importance-sampled −log p(x) for families with a likelihood, else reconstruction error.
 
-    Images are named by split and position; for `folder:PATH` data the position is in the
-    loader's order (sorted file names, seeded split; use --split all with the
-    folder's train/ and test/ layout, or the folder alone)."""
+    With `--data folder:PATH` every image file under PATH is scored and named by its path
+    (--split does not apply); other data is named by split and position (test/17)."""
     import json
 
     import torch
@@ -163,11 +162,7 @@ def anomaly(model, data, split, top, k, output, as_json, device, revision) -> No
     net, folder = load_model(model, device, revision)
     if output:
         require_images(net, "anomaly -o")
-    splits = model_data(net, folder, data)
-    parts = [("train", splits.train), ("test", splits.test)] if split == "all" else [(split, getattr(splits, split))]
-    names = [f"{name}/{i}" for name, part in parts for i in range(len(part))]
-    x = torch.cat([part.x for _, part in parts]).to(net.device)
-    labels = None if parts[0][1].y is None else torch.cat([part.y for _, part in parts])
+    names, x, labels = _scored_inputs(net, folder, data, split)
     scores, measure = anomaly_scores(net, x, k=k, **label_conditions(net, labels))
     order = torch.argsort(scores, descending=True).tolist()
     ranked = [{"image": names[i], "score": round(scores[i].item(), 4)} for i in order]
@@ -179,9 +174,42 @@ def anomaly(model, data, split, top, k, output, as_json, device, revision) -> No
         return
     click.echo(f"{len(ranked)} images scored by {measure}; most unlikely first:")
     for rank, row in enumerate(ranked[:top], 1):
-        click.echo(f"{rank:4d}  {row['image']:>12}  {row['score']:.2f}")
+        click.echo(f"{rank:4d}  {row['score']:10.2f}  {row['image']}")
     if output:
         click.echo(f"wrote the {min(top, len(ranked))} most unlikely to {output}")
+
+
+def _scored_inputs(net, folder, data, split):
+    """(names, inputs, labels or None) that `zoo anomaly` scores."""
+    import torch
+
+    from zoo.datasets.folder import folder_images
+    from zoo.datasets.reference import parse_data_ref
+    from zoo.errors import InvalidInputError
+
+    ref = parse_data_ref(data) if data else None
+    if ref is not None and ref.scheme == "folder":
+        unknown = set(ref.options) - {"size", "channels"}
+        if unknown:
+            raise InvalidInputError(
+                f"zoo anomaly reads folder:PATH with the options size and channels, not {sorted(unknown)}"
+            )
+        names, images = folder_images(ref.target, **ref.options)
+        x = torch.from_numpy(images)
+        if tuple(x.shape[1:]) != tuple(net.config.input_shape):
+            raise InvalidInputError(
+                f"images under '{ref.target}' have shape {list(x.shape[1:])} but the model takes "
+                f"{list(net.config.input_shape)}; pass folder:PATH?size=N&channels=C"
+            )
+        if net.conditional:
+            raise InvalidInputError(f"family '{net.name}' is conditional: a folder of images has no labels to give it")
+        return names, x.to(net.device), None
+    splits = model_data(net, folder, data)
+    parts = [("train", splits.train), ("test", splits.test)] if split == "all" else [(split, getattr(splits, split))]
+    names = [f"{name}/{i}" for name, part in parts for i in range(len(part))]
+    x = torch.cat([part.x for _, part in parts]).to(net.device)
+    labels = None if parts[0][1].y is None else torch.cat([part.y for _, part in parts])
+    return names, x, labels
 
 
 @click.command()

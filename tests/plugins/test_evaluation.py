@@ -168,7 +168,7 @@ def test_anomaly_ranks_noise_images_above_digits(short_run, cli, tmp_path):
     assert result.exit_code == 0, result.output
     ranking = json.loads(result.output)["ranking"]
     assert len(ranking) == 35
-    assert {row["image"] for row in ranking[:5]} == {f"test/{i}" for i in range(5, 10)}
+    assert {row["image"] for row in ranking[:5]} == {f"test/{i:02d}.png" for i in range(5, 10)}
     assert image_of(out).std() > 20
 
 

@@ -57,10 +57,28 @@ def _read(folder: Path, classes: list[str], size: int | None, channels: int | No
         files = [(f, 0) for f in _images(folder)]
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in '{folder}'")
+    images = _decode([f for f, _ in files], size, channels)
+    labels = np.array([c for _, c in files], dtype=np.int64) if classes else None
+    return images, labels
+
+
+def folder_images(path: str, size: int | None = None, channels: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Every image file under `path` (any subfolder, sorted by path), unsplit, with each
+    file's path relative to `path`: for commands that report on files (`zoo anomaly`)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise NotFoundError(f"no image folder at '{path}' (folder:PATH needs a folder of images)")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under '{path}'")
+    return [str(f.relative_to(root)) for f in files], _decode(files, size, channels)
+
+
+def _decode(files: list[Path], size: int | None, channels: int | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     def opened():
-        for f, _ in files:
+        for f in files:
             try:
                 with Image.open(f) as image:
                     image.load()
@@ -68,9 +86,7 @@ def _read(folder: Path, classes: list[str], size: int | None, channels: int | No
             except (UnidentifiedImageError, OSError) as err:
                 raise InvalidInputError(f"cannot read image '{f}': {err}") from None
 
-    images = to_array(opened(), [str(f) for f, _ in files], size, channels)
-    labels = np.array([c for _, c in files], dtype=np.int64) if classes else None
-    return images, labels
+    return to_array(opened(), [str(f) for f in files], size, channels)
 
 
 def _images(folder: Path) -> list[Path]:
