@@ -1,5 +1,5 @@
-"""Plots drawn with matplotlib (Agg, no display): loss curves from a run's metrics.jsonl, and
-line plots of 1-D signals."""
+"""Plots drawn with matplotlib (Agg, no display): loss curves from a run's metrics.jsonl, line
+plots of 1-D signals, and 2-D maps of codes."""
 
 from __future__ import annotations
 
@@ -13,15 +13,33 @@ from zoo import atomic
 
 if TYPE_CHECKING:
     import numpy as np
+    from torch import Tensor
 
 
-def loss_curve(records: Iterable[dict[str, Any]], path: str | os.PathLike, metric: str = "loss") -> Path:
-    """Training `metric` against step (from 'train' records) with held-out values ('eval')."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported on first use: it is slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Write `fig` as a PNG atomically and close it."""
+    plt = pyplot()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic.write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def loss_curve(records: Iterable[dict[str, Any]], path: str | os.PathLike, metric: str = "loss") -> Path:
+    """Training `metric` against step (from 'train' records) with held-out values ('eval')."""
+    plt = pyplot()
     records = list(records)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for event, style, label in (("train", "-", "train"), ("eval", "o-", "test")):
@@ -34,12 +52,7 @@ def loss_curve(records: Iterable[dict[str, Any]], path: str | os.PathLike, metri
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic.write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def signal_plot(
@@ -47,11 +60,7 @@ def signal_plot(
 ) -> Path:
     """Line plots of 1-D signals (N, C, L), one panel each for the first `panels`, a line per
     channel; `references` (same shape, e.g. the originals of reconstructions) drawn dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = min(len(signals), panels)
     columns = min(n, 4)
     rows = -(-n // columns)
@@ -70,9 +79,37 @@ def signal_plot(
         ax.grid(alpha=0.3)
     if references is not None:
         fig.suptitle("solid: model output, dashed: original", fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic.write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return save_figure(fig, path)
+
+
+def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, title: str = "") -> Path:
+    """A scatter plot of codes (N, D) in 2-D, coloured by class: the codes themselves when
+    D = 2, else their first two principal components (the share of variance they hold is shown)."""
+    from zoo.errors import InvalidInputError
+
+    plt = pyplot()
+    flat = codes.detach().flatten(1).double().cpu().numpy()
+    if flat.shape[1] < 2:
+        raise InvalidInputError("a latent map needs codes with at least 2 dimensions")
+    if flat.shape[1] == 2:
+        points, axes = flat, ("z1", "z2")
+    else:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=0).fit(flat)
+        points = pca.transform(flat)
+        shares = pca.explained_variance_ratio_ * 100
+        axes = (f"PC1 ({shares[0]:.0f}% of variance)", f"PC2 ({shares[1]:.0f}%)")
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
+    else:
+        values = labels.cpu().numpy()
+        for c in sorted(set(values.tolist())):
+            chosen = values == c
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=4, alpha=0.7, label=str(c), color=plt.cm.tab10(c % 10))
+        ax.legend(title="class", markerscale=3, fontsize=7, loc="best")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title)
+    return save_figure(fig, path)

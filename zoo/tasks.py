@@ -1,17 +1,13 @@
 """Image tasks built on a trained model's encode / decode / reconstruct / nll: interpolation
-between codes, denoising, inpainting, anomaly scores, and a 2-D map of the code space."""
+between codes, denoising, inpainting and anomaly scores (the code-space map is in zoo.plots)."""
 
 from __future__ import annotations
 
-import io
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from zoo import atomic
 from zoo.datasets.splits import TensorData
 from zoo.errors import InvalidInputError
 from zoo.family import Family
@@ -123,43 +119,3 @@ def anomaly_scores(
         extra = {key: value[start : start + batch_size] for key, value in conditions.items()}
         errors.append((model.reconstruct(part, **extra) - part).pow(2).flatten(1).sum(1).cpu())
     return torch.cat(errors), "squared reconstruction error"
-
-
-def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, title: str = "") -> Path:
-    """A scatter plot of codes (N, D) in 2-D, coloured by class: the codes themselves when
-    D = 2, else their first two principal components (the share of variance they hold is shown)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    flat = codes.detach().flatten(1).double().cpu().numpy()
-    if flat.shape[1] < 2:
-        raise InvalidInputError("a latent map needs codes with at least 2 dimensions")
-    if flat.shape[1] == 2:
-        points, axes = flat, ("z1", "z2")
-    else:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=2, random_state=0).fit(flat)
-        points = pca.transform(flat)
-        shares = pca.explained_variance_ratio_ * 100
-        axes = (f"PC1 ({shares[0]:.0f}% of variance)", f"PC2 ({shares[1]:.0f}%)")
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
-    if labels is None:
-        ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
-    else:
-        values = labels.cpu().numpy()
-        for c in sorted(set(values.tolist())):
-            chosen = values == c
-            ax.scatter(points[chosen, 0], points[chosen, 1], s=4, alpha=0.7, label=str(c), color=plt.cm.tab10(c % 10))
-        ax.legend(title="class", markerscale=3, fontsize=7, loc="best")
-    ax.set_xlabel(axes[0])
-    ax.set_ylabel(axes[1])
-    ax.set_title(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic.write_bytes(path, buffer.getvalue())
-    return Path(path)

@@ -74,6 +74,14 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
     click.echo(f"wrote {len(lines)} interpolations of {steps} steps to {written}")
 
 
+def _restoration_inputs(model, device, revision, data, count, command):
+    """The model (one that reconstructs images) and the first COUNT test images, for denoise and inpaint."""
+    net, folder = load_model(model, device, revision)
+    require(net, "reconstruct")
+    require_images(net, command)
+    return net, model_data(net, folder, data).test.head(count)
+
+
 @click.command()
 @_model
 @click.option("--noise", type=click.FloatRange(0, 1), default=0.3, show_default=True, help="Gaussian noise std.")
@@ -90,10 +98,7 @@ def denoise(model, noise, count, output, data, seed, device, revision) -> None:
     from zoo.images import save_rows
     from zoo.tasks import add_noise, label_conditions
 
-    net, folder = load_model(model, device, revision)
-    require(net, "reconstruct")
-    require_images(net, "denoise")
-    batch = model_data(net, folder, data).test.head(count)
+    net, batch = _restoration_inputs(model, device, revision, data, count, "denoise")
     original = batch.x.to(net.device)
     noisy = add_noise(original, noise, seed)
     restored = net.reconstruct(noisy, **label_conditions(net, batch.y))
@@ -121,10 +126,7 @@ def inpaint(model, kind, iterations, count, output, data, seed, device, revision
     from zoo.tasks import inpaint as fill
     from zoo.tasks import label_conditions, mask
 
-    net, folder = load_model(model, device, revision)
-    require(net, "reconstruct")
-    require_images(net, "inpaint")
-    batch = model_data(net, folder, data).test.head(count)
+    net, batch = _restoration_inputs(model, device, revision, data, count, "inpaint")
     original = batch.x.to(net.device)
     known = mask(kind, tuple(original.shape[1:]), seed).to(net.device)
     masked = known * original + (1 - known) * 0.5
@@ -261,7 +263,8 @@ def plot(model, what, output, data, device, revision) -> None:
     """Draw a picture of MODEL. `latents`: the test split's codes in 2-D (the first two
     principal components when the code has more dimensions), coloured by class."""
     from zoo.images import check_png_path
-    from zoo.tasks import encode_all, latent_map
+    from zoo.plots import latent_map
+    from zoo.tasks import encode_all
 
     check_png_path(output)
     net, folder = load_model(model, device, revision)

@@ -189,14 +189,13 @@ def test_plot_draws_the_latent_map(short_run, cli, tmp_path):
     assert pixels.shape == (500, 600) and pixels.std() > 10
 
 
-def test_eval_on_dsprites_scores_disentanglement(tmp_path):
-    data = "dsprites?n=1500"
-    run = zoo.train(
-        "vae",
-        data=data,
-        overrides=["train.epochs=1", "model.latent_dim=6", "model.hidden_dim=0", "model.channels=[8, 16]"],
-        out=str(tmp_path),
-    )
+def test_eval_on_dsprites_scores_disentanglement_above_chance(tmp_path):
+    data = "dsprites?n=2000"
+    overrides = ["train.epochs=3", "train.batch_size=32", "train.optimizer.lr=3e-3", "train.scheduler.warmup_epochs=0"]
+    small = ["model.latent_dim=6", "model.hidden_dim=0", "model.channels=[8, 16]", "train.sample_grid=0"]
+    run = zoo.train("vae", data=data, overrides=[*overrides, *small], out=str(tmp_path))
     report = zoo.evaluate(run.model, zoo.load_dataset(data), ["disentanglement"])
     assert report.groups == ["disentanglement"]
-    assert 0.2 < report.metrics["beta_vae_score"] <= 1 and 0 <= report.metrics["mig"] <= 1
+    # Chance is 1/5 (five factors); 170 steps already tell position apart (0.505 measured).
+    assert report.metrics["beta_vae_score"] > 0.35
+    assert 0 <= report.metrics["mig"] <= 1
