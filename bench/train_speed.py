@@ -1,16 +1,18 @@
 """Training speed: zoo's trainer against a bare PyTorch loop and pythae's trainer.
 
-Same networks (the default vae recipe's: conv 32-64-128, 16-d code), same data
+Same networks (the default vae recipe's conv 32-64-128 with a 16-d code), same data
 (mnist-5k train split, 4,000 images), batch size 64, Adam at a constant 2e-3, seed 0,
 each epoch followed by a test evaluation. Each measurement runs in its own process (so
 peak RSS is its own), imports and data loading excluded; systems are interleaved and
 repeated, and the median is reported. Also: zoo's speed options, time to a target test
 −ELBO, achieved FLOP/s against the machine's float32 matmul rate, CLI start-up.
 
-    python bench/train_speed.py              # full run (creates bench/.venv-pythae first)
+    python bench/train_speed.py [PART ...]   # all parts (creates bench/.venv-pythae first)
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
 
-Writes a table to stdout and bench/results/train_speed.json.
+PART: throughput (the systems interleaved, and FLOP/s), target (the default recipe as it
+ships against pythae's own nets), startup. Prints a table and merges the figures into
+bench/train_speed.json.
 """
 
 from __future__ import annotations
@@ -62,17 +64,31 @@ def plain_vae_nets():
     return encoder, decoder
 
 
+def bench_vae():
+    """zoo's vae with the default recipe's nets and a LATENT-d code (the nets above)."""
+    import zoo
+
+    return zoo.create("vae", {**zoo.load_recipe("vae").model, "latent_dim": LATENT})
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ----------------------------------------------------------------------------- workers
 def worker_zoo(args) -> dict:
-    import timm.optim  # noqa: F401  (imports excluded from the timing)
+    import timm.optim  # noqa: F401  (imports excluded from the timing: timm, the plugin, matplotlib)
+    import timm.scheduler  # noqa: F401
+    import timm.utils  # noqa: F401
 
     import zoo
+    from zoo.plots import pyplot
+
+    bench_vae()
+    pyplot()
 
     overrides = ["train.scheduler.name=none", f"train.optimizer.lr={LR}", f"train.batch_size={BATCH}"]
+    overrides += [f"model.latent_dim={LATENT}"]
     overrides += [f"train.{k}" for k in args.option]
     with tempfile.TemporaryDirectory() as out:
         zoo.load_dataset("mnist-5k")
@@ -89,7 +105,7 @@ def worker_bare(args) -> dict:
 
     data = zoo.load_dataset("mnist-5k")
     torch.manual_seed(SEED)
-    model = zoo.create("vae", zoo.load_recipe("vae").model)
+    model = bench_vae()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     x, test = data.train.x, data.test.x
     steps = len(x) // BATCH
@@ -214,7 +230,7 @@ def worker_flops(args) -> dict:
 
     import zoo
 
-    model = zoo.create("vae", zoo.load_recipe("vae").model)
+    model = bench_vae()
     x = zoo.load_dataset("mnist-5k").train.x[:BATCH]
     with FlopCounterMode(display=False) as counter:
         model.loss(zoo.Batch(x)).total.backward()
@@ -273,19 +289,46 @@ def startup_seconds(args: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+PARTS = ("throughput", "target", "startup")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", help=f"Which figures: {', '.join(PARTS)} (default: all).")
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
+    unknown = set(options.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    parts = options.parts or PARTS
     epochs, repeats = (2, 1) if options.quick else (options.epochs, options.repeats)
     RESULTS.mkdir(exist_ok=True)
     pythae_python = ensure_pythae()
     data = RESULTS / "mnist-5k.npz"
     export_data(data)
+    out = HERE / "train_speed.json"
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report.update({"batch_size": BATCH, "threads": os.cpu_count()})
+    if "throughput" in parts:
+        report.update(measure_throughput(epochs, repeats, pythae_python, data))
+    if "target" in parts:
+        report.update(measure_time_to_target(pythae_python, data))
+    if "startup" in parts:
+        report["startup_seconds"] = {"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])}
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
 
-    speed_options = {"bf16": ["precision=bf16"], "channels_last": ["channels_last=true"], "compile": ["compile=true"]}
+
+def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path) -> dict:
+    """images/s of every system (interleaved repeats, medians) and the achieved FLOP/s."""
+    speed_options = {
+        "bf16": ["precision=bf16"],
+        "channels_last": ["channels_last=true"],
+        "compile": ["compile=true"],
+        "all three": ["precision=bf16", "channels_last=true", "compile=true"],
+    }
     runs: dict[str, list[dict]] = {}
     for _ in range(repeats):  # interleaved, so drifts in machine load hit every system alike
         runs.setdefault("zoo fp32", []).append(run_worker("zoo", epochs))
@@ -308,56 +351,64 @@ def main() -> None:
     for row in summary.values():
         row["vs_bare"] = row["images_per_s"] / bare
         row["vs_pythae"] = row["images_per_s"] / base
-
-    default = run_worker("default-recipe", 0)
-    pythae_own = run_worker("pythae", 3, pythae_python, ["--data", str(data), "--pythae-nets"])
     flops = run_worker("flops", 0)
     zoo_rate = summary["zoo fp32"]["images_per_s"]
-    report = {
+    return {
         "epochs": epochs,
-        "batch_size": BATCH,
-        "threads": os.cpu_count(),
         "throughput": summary,
-        "default_recipe": default,
-        "pythae_own_nets_3_epochs": pythae_own,
-        "time_to_target": {
-            "target_nelbo": TARGET_NELBO,
-            "zoo_seconds": default["seconds_to_target"],
-            "pythae_seconds_3_epochs": pythae_own["seconds"],
-            "speedup": (pythae_own["seconds"] / default["seconds_to_target"]) if default["seconds_to_target"] else None,
-        },
         "flops": {
             **flops,
             "achieved_flops": flops["flops_per_image"] * zoo_rate,
             "fraction_of_matmul": flops["flops_per_image"] * zoo_rate / flops["matmul_flops"],
         },
-        "startup_seconds": {"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])},
     }
-    (RESULTS / "train_speed.json").write_text(json.dumps(report, indent=2))
+
+
+def measure_time_to_target(pythae_python: str, data: Path) -> dict:
+    """When the default recipe reaches TARGET_NELBO, against pythae's 3 epochs on its own nets."""
+    default = run_worker("default-recipe", 0)
+    pythae_own = run_worker("pythae", 3, pythae_python, ["--data", str(data), "--pythae-nets"])
+    reached = default["seconds_to_target"]
+    return {
+        "default_recipe": default,
+        "pythae_own_nets_3_epochs": pythae_own,
+        "time_to_target": {
+            "target_nelbo": TARGET_NELBO,
+            "zoo_seconds": reached,
+            "pythae_seconds_3_epochs": pythae_own["seconds"],
+            "speedup": pythae_own["seconds"] / reached if reached else None,
+        },
+    }
+
+
+def print_report(report: dict) -> None:
     print(f"{'system':<18}{'images/s':>10}{'× bare':>8}{'× pythae':>10}{'test −ELBO':>12}{'peak RSS MB':>13}")
-    for label, row in summary.items():
+    for label, row in report.get("throughput", {}).items():
         print(
             f"{label:<18}{row['images_per_s']:>10.0f}{row['vs_bare']:>8.2f}{row['vs_pythae']:>10.2f}"
             f"{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
         )
-    t = report["time_to_target"]
-    print(
-        f"\ndefault recipe: test −ELBO {default['nelbo']:.1f} after {default['epochs']} epochs, "
-        f"{default['seconds']:.0f} s;"
-        f" reaches {TARGET_NELBO:.0f} nats in {t['zoo_seconds']:.1f} s from process start"
-    )
-    print(
-        f"pythae, its own MNIST nets ({pythae_own['parameters']:,} parameters), 3 epochs: "
-        f"{pythae_own['seconds']:.0f} s,"
-        f" test −ELBO {pythae_own['nelbo']:.1f}; zoo is {t['speedup']:.1f}× sooner"
-    )
-    f = report["flops"]
-    print(
-        f"achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} of float32 matmul"
-        f" ({f['matmul_flops'] / 1e9:.0f} GFLOP/s)"
-    )
-    s = report["startup_seconds"]
-    print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
+    if "time_to_target" in report:
+        default, pythae_own, t = report["default_recipe"], report["pythae_own_nets_3_epochs"], report["time_to_target"]
+        reached = "never" if t["zoo_seconds"] is None else f"in {t['zoo_seconds']:.1f} s from process start"
+        print(
+            f"\ndefault recipe: test −ELBO {default['nelbo']:.1f} after {default['epochs']} epochs, "
+            f"{default['seconds']:.0f} s; reaches {TARGET_NELBO:.0f} nats {reached}"
+        )
+        print(
+            f"pythae, its own MNIST nets ({pythae_own['parameters']:,} parameters), 3 epochs: "
+            f"{pythae_own['seconds']:.0f} s, test −ELBO {pythae_own['nelbo']:.1f}"
+            + (f"; zoo is {t['speedup']:.1f}× sooner" if t["speedup"] else "")
+        )
+    if "flops" in report:
+        f = report["flops"]
+        print(
+            f"achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} of float32 matmul"
+            f" ({f['matmul_flops'] / 1e9:.0f} GFLOP/s)"
+        )
+    if "startup_seconds" in report:
+        s = report["startup_seconds"]
+        print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
 
 
 def worker_main() -> None:
