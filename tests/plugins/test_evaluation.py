@@ -60,7 +60,7 @@ def test_codes_of_a_trained_vae_classify_digits_better_than_chance(vae_eval):
     metrics = vae_eval[2]["metrics"]
     assert metrics["probe_linear"] > 0.75 and metrics["probe_knn"] > 0.75  # 8-d codes after 2 epochs
     # The raw-pixel baseline docs/eval.md reports.
-    assert metrics["probe_linear_pixels"] == pytest.approx(0.897, abs=0.01)
+    assert metrics["probe_linear_pixels"] == pytest.approx(0.915, abs=0.01)
     assert metrics["probe_knn_pixels"] == pytest.approx(0.876, abs=0.01)
 
 

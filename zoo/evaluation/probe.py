@@ -7,12 +7,16 @@ import numpy as np
 from torch import Tensor
 
 KNN_NEIGHBOURS = 5
+#: Inverse L2 strengths the linear probe chooses from, by accuracy on a held-out fifth of the
+#: train split (the test split is never seen before the final score).
+PROBE_C = (0.01, 0.1, 1.0, 10.0, 100.0)
+PROBE_SEED = 0
 
 
 def probe_accuracy(train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor) -> dict[str, float]:
-    """linear: accuracy of a multinomial logistic regression on standardised features;
+    """linear: accuracy of a multinomial logistic regression on standardised features, its
+    L2 strength chosen on a held-out fifth of the train split and then refitted on all of it;
     knn: accuracy of a 5-nearest-neighbour vote (Euclidean, standardised features)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
@@ -20,9 +24,26 @@ def probe_accuracy(train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor)
     y_train, y_test = train_y.cpu().numpy(), test_y.cpu().numpy()
     scaler = StandardScaler().fit(x_train)
     x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
-    linear = LogisticRegression(max_iter=2000).fit(x_train, y_train)
+    linear = _logistic(_chosen_c(x_train, y_train)).fit(x_train, y_train)
     knn = KNeighborsClassifier(n_neighbors=KNN_NEIGHBOURS).fit(x_train, y_train)
     return {"linear": float(linear.score(x_test, y_test)), "knn": float(knn.score(x_test, y_test))}
+
+
+def _chosen_c(x: np.ndarray, y: np.ndarray) -> float:
+    """The PROBE_C value with the best accuracy on a stratified held-out fifth of (x, y); ties
+    go to the stronger regularisation."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
+    fit_x, val_x, fit_y, val_y = train_test_split(x, y, test_size=0.2, stratify=stratify, random_state=PROBE_SEED)
+    scores = [_logistic(c).fit(fit_x, fit_y).score(val_x, val_y) for c in PROBE_C]
+    return PROBE_C[int(np.argmax(scores))]
+
+
+def _logistic(c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=2000)
 
 
 def _flat(features: Tensor) -> np.ndarray:
