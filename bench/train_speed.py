@@ -9,6 +9,7 @@ repeated, and the median is reported. Also: zoo's speed options, time to a targe
 
     python bench/train_speed.py [PART ...]   # all parts (creates bench/.venv-pythae first)
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
+    python bench/train_speed.py --device cuda  # every system on the GPU (add the bf16 rows there)
 
 PART: throughput (the systems interleaved, and FLOP/s), target (the default recipe as it
 ships against pythae's own nets), startup. Prints a table and merges the figures into
@@ -93,7 +94,7 @@ def worker_zoo(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         zoo.load_dataset("mnist-5k")
         start = time.perf_counter()
-        run = zoo.train("vae", epochs=args.epochs, seed=SEED, overrides=overrides, out=out)
+        run = zoo.train("vae", epochs=args.epochs, seed=SEED, overrides=overrides, out=out, device=args.device)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "images": run.steps * BATCH, "nelbo": run.metrics["nelbo"]}
 
@@ -105,14 +106,14 @@ def worker_bare(args) -> dict:
 
     data = zoo.load_dataset("mnist-5k")
     torch.manual_seed(SEED)
-    model = bench_vae()
+    model = bench_vae().to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    x, test = data.train.x, data.test.x
+    x, test = data.train.x.to(args.device), data.test.x.to(args.device)
     steps = len(x) // BATCH
     start = time.perf_counter()
     for _ in range(args.epochs):
         model.train()
-        order = torch.randperm(len(x))
+        order = torch.randperm(len(x), device=args.device)
         for b in range(steps):
             loss = model.loss(zoo.Batch(x[order[b * BATCH : (b + 1) * BATCH]])).total
             optimizer.zero_grad(set_to_none=True)
@@ -173,7 +174,7 @@ def worker_pythae(args) -> dict:
             optimizer_cls="Adam",
             scheduler_cls=None,
             seed=SEED,
-            no_cuda=True,
+            no_cuda=args.device == "cpu",
             steps_saving=None,
         )
         datasets = [BaseDataset(torch.from_numpy(a), torch.zeros(len(a))) for a in (train, test)]
@@ -185,7 +186,7 @@ def worker_pythae(args) -> dict:
         seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
-        x = torch.from_numpy(test)
+        x = torch.from_numpy(test).to(args.device)
         out = model.encoder(x)
         std = torch.exp(0.5 * out.log_covariance)
         z = out.embedding + std * torch.randn_like(std)
@@ -209,7 +210,7 @@ def worker_default_recipe(args) -> dict:
 
     with tempfile.TemporaryDirectory() as out:
         called = time.perf_counter() - PROCESS_START
-        run = zoo.train("vae", out=out)
+        run = zoo.train("vae", out=out, device=args.device)
         records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["event"] == "eval"]
     reached = next((r for r in evals if r["nelbo"] <= TARGET_NELBO), None)
@@ -223,8 +224,8 @@ def worker_default_recipe(args) -> dict:
 
 
 def worker_flops(args) -> dict:
-    """FLOPs of one training image (forward + backward) of the default vae, and the
-    machine's float32 matmul rate (best of 5, 2048×2048)."""
+    """FLOPs of one training image (forward + backward) of the nets above, and the device's
+    float32 matmul rate (best of 5, 2048×2048)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -234,12 +235,15 @@ def worker_flops(args) -> dict:
     x = zoo.load_dataset("mnist-5k").train.x[:BATCH]
     with FlopCounterMode(display=False) as counter:
         model.loss(zoo.Batch(x)).total.backward()
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = (torch.randn(2048, 2048, device=args.device) for _ in range(2))
+    sync = torch.cuda.synchronize if a.is_cuda else lambda: None
     best = float("inf")
     for _ in range(5):
+        sync()
         start = time.perf_counter()
         for _ in range(5):
             a @ b
+        sync()
         best = min(best, (time.perf_counter() - start) / 5)
     return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": 2 * 2048**3 / best}
 
@@ -255,8 +259,12 @@ PROCESS_START = time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- driver
+DEVICE = "cpu"  # set by --device: every worker trains there
+
+
 def run_worker(name: str, epochs: int, python: str = sys.executable, extra: list[str] | None = None) -> dict:
-    command = [python, str(Path(__file__).resolve()), "worker", name, "--epochs", str(epochs), *(extra or [])]
+    command = [python, str(Path(__file__).resolve()), "worker", name, "--epochs", str(epochs), "--device", DEVICE]
+    command += extra or []
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if result.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{result.stderr[-3000:]}")
@@ -298,7 +306,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="where every system trains: cpu or cuda")
     options = parser.parse_args()
+    global DEVICE
+    DEVICE = options.device
     unknown = set(options.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
@@ -310,7 +321,7 @@ def main() -> None:
     export_data(data)
     out = HERE / "train_speed.json"
     report = json.loads(out.read_text()) if out.exists() else {}
-    report.update({"batch_size": BATCH, "threads": os.cpu_count()})
+    report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE})
     if "throughput" in parts:
         report.update(measure_throughput(epochs, repeats, pythae_python, data))
     if "target" in parts:
@@ -419,6 +430,7 @@ def worker_main() -> None:
     parser.add_argument("--option", action="append", default=[])
     parser.add_argument("--data")
     parser.add_argument("--pythae-nets", action="store_true")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     result = WORKERS[args.name](args)
     result["peak_rss_mb"] = peak_rss_mb()
