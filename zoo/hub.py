@@ -35,6 +35,7 @@ from zoo.evaluation.report import EVAL_FILE, read_eval
 from zoo.modelcard import card_images, model_card, with_metrics, with_usage
 from zoo.modelfile import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
 from zoo.names import HUB_PREFIX, ModelRef, check_repo_id, check_revision, parse_model_ref
+from zoo.outputs import output_suffix
 from zoo.runfolder import RECIPE_FILE, SAMPLES_DIR
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
     and every image the card shows."""
     card_path = folder / CARD_FILE
     if card_path.is_file():
-        card = with_usage(card_path.read_text(encoding="utf-8"), repo_id)
+        card = with_usage(card_path.read_text(encoding="utf-8"), repo_id, output_suffix(model.config.input_shape))
     else:
         card = model_card(model, None, {}, repo_id=repo_id)
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])

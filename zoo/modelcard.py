@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from zoo.family import Family
+from zoo.outputs import output_suffix
 from zoo.runfolder import SAMPLES_DIR
 
 
@@ -53,7 +54,7 @@ def model_card(
 
 {about}
 
-{table}{usage_section(repo_id)}{picture}"""
+{table}{usage_section(repo_id, output_suffix(model.config.input_shape))}{picture}"""
 
 
 def with_metrics(card: str, family: str, data: str, metrics: dict[str, float]) -> str:
@@ -109,10 +110,11 @@ def _metrics_table(metrics: dict[str, float]) -> str:
     return f"## Test metrics\n\n| metric | value |\n|---|---|\n{rows}\n"
 
 
-def usage_section(repo_id: str | None) -> str:
-    """The card's '## Use' section: how to get and load the model from `repo_id` (else its folder)."""
+def usage_section(repo_id: str | None, suffix: str = ".png") -> str:
+    """The card's '## Use' section: how to get and load the model from `repo_id` (else its
+    folder); `zoo sample` writes samples`suffix` (.png for images, .npy for vectors and signals)."""
     source = repo_id or "path/to/this/folder"
-    shell = f"\n```bash\nzoo pull {repo_id}\nzoo sample {repo_id} -n 64 -o samples.png\n```\n" if repo_id else ""
+    shell = f"\n```bash\nzoo pull {repo_id}\nzoo sample {repo_id} -n 64 -o samples{suffix}\n```\n" if repo_id else ""
     return f"""{USE_HEADING}
 {shell}
 ```python
@@ -124,10 +126,10 @@ images = model.sample(16)
 """
 
 
-def with_usage(card: str, repo_id: str) -> str:
+def with_usage(card: str, repo_id: str, suffix: str = ".png") -> str:
     """`card` with its '## Use' section replaced by one for `repo_id` (appended if it has none);
     the rest of the card, edits included, is kept."""
-    section = usage_section(repo_id)
+    section = usage_section(repo_id, suffix)
     match = _USE_SECTION.search(card)
     if match is None:
         return card.rstrip("\n") + "\n\n" + section

@@ -67,6 +67,7 @@ def test_push_uploads_the_model_folder_only_and_leaves_the_run_untouched(hub, ti
     assert repo.lfs == {"model.safetensors", "samples/epoch-002.png"}  # LFS path; config/card/recipe inline
     card = tree["README.md"].decode()
     assert 'zoo.load("alice/tiny-vae")' in card and "zoo pull alice/tiny-vae" in card
+    assert "zoo sample alice/tiny-vae -n 64 -o samples.png" in card
     assert "![samples](samples/epoch-002.png)" in card and "library_name: zoo" in card
     assert "license: apache-2.0" in card and "model-index" in card and "- digits" in card
     assert json.loads(tree["config.json"])["package"] == "zoo"

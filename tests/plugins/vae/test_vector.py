@@ -168,3 +168,9 @@ def test_the_conformance_kit_passes_on_signals(signal_data):
     overrides = {"channels": [8, 16], "hidden_dim": 32, "latent_dim": 4}
     report = zoo.testing.check_family("vae", overrides, data=signal_data, epochs=2)
     assert report.passed == list(zoo.testing.CHECKS), report
+
+
+def test_the_model_card_of_a_vector_model_samples_to_npy(vector_run, tmp_path):
+    folder = vector_run.model.save_pretrained(tmp_path / "card", repo_id="alice/cancer-vae")
+    card = (folder / "README.md").read_text()
+    assert "zoo sample alice/cancer-vae -n 64 -o samples.npy" in card and "samples.png" not in card
