@@ -73,14 +73,19 @@ class ConvEncoderNet(nn.Module):
 
 class ConvDecoderNet(nn.Module):
     """(N, features) → (N, *output_shape) unbounded outputs: a linear layer then transposed
-    convs that mirror ConvEncoderNet(output_shape, channels)."""
+    convs that mirror ConvEncoderNet(output_shape, channels); with batch_norm, batch
+    normalisation before every activation (DCGAN's generator)."""
 
-    def __init__(self, in_features: int, output_shape: Sequence[int], channels: Sequence[int]) -> None:
+    def __init__(
+        self, in_features: int, output_shape: Sequence[int], channels: Sequence[int], batch_norm: bool = False
+    ) -> None:
         super().__init__()
         _conv_layers(output_shape)
         self.start_shape = (channels[-1], *(spatial_sizes(s, len(channels))[-1] for s in output_shape[1:]))
-        self.linear = nn.Sequential(nn.Linear(in_features, math.prod(self.start_shape)), nn.SiLU())
-        self.net = upsampling_net(output_shape, channels)
+        features = math.prod(self.start_shape)
+        norm = [nn.BatchNorm1d(features)] if batch_norm else []
+        self.linear = nn.Sequential(nn.Linear(in_features, features), *norm, nn.SiLU())
+        self.net = upsampling_net(output_shape, channels, batch_norm)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(self.linear(h).view(-1, *self.start_shape))
@@ -145,10 +150,12 @@ def hidden_layer(features: int, width: int) -> nn.Module:
     return nn.Sequential(nn.Linear(features, width), nn.SiLU())
 
 
-def upsampling_net(output_shape: Sequence[int], channels: Sequence[int]) -> nn.Sequential:
+def upsampling_net(output_shape: Sequence[int], channels: Sequence[int], batch_norm: bool = False) -> nn.Sequential:
     """(N, channels[-1], *spatial_L) → (N, *output_shape) unbounded outputs: transposed convs
-    that mirror ConvEncoderNet(output_shape, channels), SiLU between them."""
+    that mirror ConvEncoderNet(output_shape, channels), SiLU between them (after batch
+    normalisation with batch_norm)."""
     _, transposed = _conv_layers(output_shape)
+    norm = nn.BatchNorm2d if len(output_shape) == 3 else nn.BatchNorm1d
     c_out, *spatial = output_shape
     sizes = [spatial_sizes(s, len(channels)) for s in spatial]
     widths = list(reversed(channels))
@@ -160,5 +167,5 @@ def upsampling_net(output_shape: Sequence[int], channels: Sequence[int]) -> nn.S
         out = c_out if last else widths[level + 1]
         layers.append(transposed(c_in, out, 4, 2, 1, output_padding=pad))
         if not last:
-            layers.append(nn.SiLU())
+            layers += [norm(out), nn.SiLU()] if batch_norm else [nn.SiLU()]
     return nn.Sequential(*layers)

@@ -28,6 +28,8 @@ class GANConfig(FamilyConfig):
     gp_weight: float = 10.0
     #: Spectral normalisation of every critic layer (Miyato et al. 2018).
     spectral_norm: bool = False
+    #: Batch normalisation in the generator, before each activation (Radford et al.'s DCGAN).
+    batch_norm: bool = False
     #: Critic steps per generator step.
     n_critic: int = 1
     #: Samples for the held-out Fréchet distance `fd` after each epoch; 0 turns it off.
@@ -49,13 +51,13 @@ class GANConfig(FamilyConfig):
 
 
 class Generator(nn.Module):
-    """z → image in [0, 1]: a linear layer, then stride-2 transposed convolutions. No batch
-    norm (unlike the original DCGAN): the trainer's EMA of the weights and eval-mode batch
-    statistics do not mix, and these small nets train well without it."""
+    """z → image in [0, 1]: a linear layer, then stride-2 transposed convolutions, batch
+    normalised with `batch_norm`. Sampling uses the running statistics (eval mode); the
+    trainer's EMA averages them along with the weights."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
-        self.net = ConvDecoderNet(config.latent_dim, config.input_shape, config.channels)
+        self.net = ConvDecoderNet(config.latent_dim, config.input_shape, config.channels, config.batch_norm)
 
     def forward(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.net(z))

@@ -75,6 +75,21 @@ def test_spectral_norm_bounds_every_critic_layer_and_survives_save_and_load(tmp_
     assert torch.equal(zoo.load(tmp_path / "m").critic(x), model.critic(x))
 
 
+def test_batch_norm_generator_samples_with_running_statistics_that_survive_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.create("gan", latent_dim=8, channels=(8, 16), batch_norm=True).train()
+    norms = [m for m in model.generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert [type(m) for m in norms] == [torch.nn.BatchNorm1d, torch.nn.BatchNorm2d]  # linear layer, inner level
+    for _ in range(5):
+        model.generator(torch.randn(16, 8) * 3)  # training forwards move the running statistics
+    model.eval()
+    assert norms[1].running_var.mean().item() != pytest.approx(1.0, abs=1e-3)
+    z = torch.randn(6, 8)
+    assert torch.allclose(model.decode(z)[:2], model.decode(z[:2]), atol=1e-6)  # no dependence on the batch
+    zoo.save(model, tmp_path / "m")
+    assert torch.equal(zoo.load(tmp_path / "m").decode(z), model.decode(z))
+
+
 def test_gan_learns_mnist_5k_and_keeps_the_epoch_with_the_best_held_out_fd(run):
     """The untrained generator's Fréchet distance to the test digits (in the classifier's
     features) is in the hundreds; a few epochs cut it by more than half."""
