@@ -74,3 +74,12 @@ def test_apply_override_builds_missing_sections():
     data = {}
     apply_override(data, "train.optimizer.name=adamw")
     assert data == {"train": {"optimizer": {"name": "adamw"}}}
+
+
+@pytest.mark.parametrize("family", ["ae", "vae", "cvae", "iwae", "vqvae", "gan"])
+def test_every_shipped_recipe_validates(family):
+    """Schema, data name, model config and stages of each recipe, without its data."""
+    names = recipe_names(families.get(family).spec)
+    assert "mnist" in names
+    for name in names:
+        assert load_recipe(family, name).family == family

@@ -72,7 +72,7 @@ def test_info_lists_the_families_with_their_recipes(cli):
 
     data = json.loads(cli("list", "--json").output)
     recipes = {f["name"]: set(f["recipes"]) for f in data["families"]}
-    for family in FAMILIES:
+    for family in [*FAMILIES, "vqvae", "gan"]:
         assert {"mnist", "digits", "mnist-full"} <= recipes[family], family
     assert "dsprites" in recipes["vae"]
     assert "Gaussian fitted to the codes" in " ".join(
