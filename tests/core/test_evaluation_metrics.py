@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from zoo.evaluation.disentanglement import beta_vae_score, mutual_information_gap
-from zoo.evaluation.probe import probe_accuracy
+from zoo.evaluation.probe import pixel_probe_accuracy, probe_accuracy
 from zoo.evaluation.reconstruction import reconstruction_metrics
 from zoo.evaluation.samples import frechet_distance, precision_recall
 
@@ -62,6 +62,23 @@ def test_probe_reads_separable_codes_and_not_random_labels():
     shuffled = labels[torch.randperm(600, generator=torch.Generator().manual_seed(0))]
     chance = probe_accuracy(codes[train], shuffled[train], codes[test], shuffled[test])
     assert chance["linear"] < 0.45 and chance["knn"] < 0.45
+
+
+def test_the_pixel_baseline_is_cached_by_the_data_and_recomputed_when_the_cache_is_bad(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    x = torch.cat([gaussian(100, [3.0 * c, 0.0], [1.0, 1.0], seed=c) for c in range(3)]).float()
+    y = torch.arange(3).repeat_interleave(100)
+    train, test = torch.arange(300) % 2 == 0, torch.arange(300) % 2 == 1
+    args = (x[train], y[train], x[test], y[test])
+    first = pixel_probe_accuracy(*args)
+    assert first == probe_accuracy(*args)
+    (cached,) = (tmp_path / "probes").iterdir()
+    cached.write_text('{"linear": 0.123, "knn": 0.456}')  # what is on disk is what comes back
+    assert pixel_probe_accuracy(*args) == {"linear": 0.123, "knn": 0.456}
+    cached.write_text("not json")
+    assert pixel_probe_accuracy(*args) == first
+    pixel_probe_accuracy(x[test], y[test], x[train], y[train])  # other data, another entry
+    assert len(list((tmp_path / "probes").iterdir())) == 2
 
 
 def factors_grid(n: int, seed: int) -> torch.Tensor:

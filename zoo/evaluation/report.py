@@ -209,13 +209,13 @@ def _fid(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, flo
 
 
 def _probe(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
-    from zoo.evaluation.probe import probe_accuracy
+    from zoo.evaluation.probe import pixel_probe_accuracy, probe_accuracy
 
     train, test = splits.train, splits.test
     codes = probe_accuracy(
         encode_all(model, train, settings.batch_size), train.y, encode_all(model, test, settings.batch_size), test.y
     )
-    pixels = probe_accuracy(train.x, train.y, test.x, test.y)
+    pixels = pixel_probe_accuracy(train.x, train.y, test.x, test.y)
     return {
         "probe_linear": codes["linear"],
         "probe_knn": codes["knn"],
