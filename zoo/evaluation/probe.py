@@ -36,11 +36,13 @@ def probe_accuracy(train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor)
 
 def pixel_probe_accuracy(train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor) -> dict[str, float]:
     """probe_accuracy on the inputs themselves, the baseline for codes. It does not depend on
-    a model, so it is cached on disk under a hash of the data and of the probe's settings
-    (the six fits take ~15 s for mnist-5k)."""
+    a model, so it is cached on disk under a hash of the data, the probe's settings and the
+    scikit-learn version (the six fits take ~15 s for mnist-5k)."""
+    import sklearn
+
     from zoo.classifier import cache_dir
 
-    digest = hashlib.sha256(repr((PROBE_C, PROBE_SEED, KNN_NEIGHBOURS)).encode())
+    digest = hashlib.sha256(repr((PROBE_C, PROBE_SEED, KNN_NEIGHBOURS, sklearn.__version__)).encode())
     for tensor in (train, train_y, test, test_y):
         digest.update(repr((tuple(tensor.shape), str(tensor.dtype))).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
