@@ -80,9 +80,16 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load(source: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> Family:
+def load(
+    source: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    revision: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Family:
     """A model, in eval mode, from a run folder, a model folder, a Hub repo id (`user/name`,
-    `hf-hub:user/name[@revision]`) or a catalogue short name; Hub models go through the cache."""
+    `hf-hub:user/name[@revision]`) or a catalogue short name; Hub models go through the cache.
+    `settings` replace values of the saved config that leave the networks as they are, such
+    as how a prior samples (`{"top_k": 5}`)."""
     from zoo.hub import locate
 
     directory = locate(source, revision)
@@ -96,7 +103,23 @@ def load(source: str | os.PathLike, device: str | torch.device = "cpu", revision
         raise InvalidInputError(f"{directory / CONFIG_FILE}: {err}{_version_hint(meta)}") from None
     model = cls(config)
     load_weights(model, directory / WEIGHTS_FILE)
+    if settings:
+        model = _with_settings(model, settings)
     return model.to(device).eval()
+
+
+def _with_settings(model: Family, settings: dict[str, Any]) -> Family:
+    """`model` rebuilt with `settings` in its config and its weights; refused when a setting
+    would change the shapes of the networks."""
+    changed = type(model).from_config({**model.config_dict(), **settings})
+    ours, theirs = model.state_dict(), changed.state_dict()
+    if ours.keys() != theirs.keys() or any(ours[k].shape != theirs[k].shape for k in ours):
+        raise InvalidInputError(
+            f"{', '.join(f'model.{k}' for k in settings)} would change the networks of this {model.name}; "
+            "only settings that keep them (such as how the prior samples) apply to a trained model"
+        )
+    changed.load_state_dict(ours)
+    return changed
 
 
 def _installed_family(meta: dict[str, Any]) -> type[Family]:

@@ -20,10 +20,24 @@ from zoo_cli.loading import load_model, model_data, require
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to draw, for conditional families (e.g. cvae).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Sample with a model setting other than the saved one, e.g. --set model.top_k=5 (vqvae).",
+)
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @revision_option
 def sample(
-    model: str, count: int, output: str | None, seed: int, label: int | None, device: str, revision: str | None
+    model: str,
+    count: int,
+    output: str | None,
+    seed: int,
+    label: int | None,
+    settings: tuple[str, ...],
+    device: str,
+    revision: str | None,
 ) -> None:
     """Draw COUNT samples from MODEL into a PNG grid, or an .npy array for vector and signal
     models (`--label K` for conditional families).
@@ -34,7 +48,7 @@ def sample(
     from zoo.errors import InvalidInputError
     from zoo.outputs import check_output, output_suffix, save_outputs
 
-    net, _ = load_model(model, device, revision)
+    net, _ = load_model(model, device, revision, settings)
     require(net, "sample")
     shape = net.config.input_shape
     output = check_output(output or f"samples{output_suffix(shape)}", shape)

@@ -7,14 +7,22 @@ from pathlib import Path
 from typing import Any
 
 
-def load_model(model: str, device: str, revision: str | None) -> tuple[Any, Path]:
-    """The model and its folder, for any reference: run or model folder, Hub id, catalogue name."""
+def load_model(model: str, device: str, revision: str | None, settings: tuple[str, ...] = ()) -> tuple[Any, Path]:
+    """The model and its folder, for any reference: run or model folder, Hub id, catalogue
+    name; `settings` are `model.KEY=VALUE` items that replace values of its config."""
     import zoo
     from zoo.devices import resolve_device
+    from zoo.errors import InvalidInputError
     from zoo.hub import locate
+    from zoo.recipes import apply_override
 
+    values: dict[str, Any] = {}
+    for item in settings:
+        apply_override(values, item)
+    if values.keys() - {"model"}:
+        raise InvalidInputError(f"--set takes model settings (model.KEY=VALUE), got '{', '.join(settings)}'")
     folder = locate(model, revision)
-    return zoo.load(folder, device=resolve_device(device)), folder
+    return zoo.load(folder, device=resolve_device(device), settings=values.get("model")), folder
 
 
 def require(model: Any, capability: str) -> None:

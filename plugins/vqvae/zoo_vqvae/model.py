@@ -36,6 +36,8 @@ class VQVAEConfig(FamilyConfig):
     prior_layers: int = 8
     #: Softmax temperature when sampling codes from the prior.
     temperature: float = 1.0
+    #: Draw each code from the prior's k likeliest only; 0 draws from all of them.
+    top_k: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,6 +55,7 @@ class VQVAEConfig(FamilyConfig):
         check(self.dead_threshold >= 0, f"dead_threshold must be ≥ 0, got {self.dead_threshold}")
         check(self.prior_channels >= 1 and self.prior_layers >= 1, "prior_channels and prior_layers must be ≥ 1")
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        check(self.top_k >= 0, f"top_k must be ≥ 0 (0: no cut), got {self.top_k}")
 
 
 class ResBlock(nn.Module):
@@ -93,7 +96,12 @@ class VQVAE(LatentFamily):
         levels = len(config.channels)
         grid = (spatial_sizes(config.input_shape[1], levels)[-1], spatial_sizes(config.input_shape[2], levels)[-1])
         self.prior = PixelCNNPrior(
-            config.num_codes, grid, config.prior_channels, config.prior_layers, temperature=config.temperature
+            config.num_codes,
+            grid,
+            config.prior_channels,
+            config.prior_layers,
+            temperature=config.temperature,
+            top_k=config.top_k,
         )
 
     # training -----------------------------------------------------------------------

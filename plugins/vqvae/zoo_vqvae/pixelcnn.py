@@ -53,8 +53,9 @@ def _gate(x: Tensor) -> Tensor:
 
 
 class PixelCNNPrior(Prior):
-    """p(codes) = Π p(code_ij | codes above and to the left), categorical over `num_codes`;
-    `sample` divides the logits by `temperature`."""
+    """p(codes) = Π p(code_ij | codes above and to the left), categorical over `num_codes`.
+    `sample` divides the logits by `temperature` and, with `top_k`, draws each code from the
+    k likeliest only (Fan et al. 2018's top-k sampling): fewer stray strokes, less variety."""
 
     def __init__(
         self,
@@ -64,9 +65,10 @@ class PixelCNNPrior(Prior):
         layers: int = 8,
         kernel: int = 3,
         temperature: float = 1.0,
+        top_k: int = 0,
     ) -> None:
         super().__init__()
-        self.num_codes, self.grid, self.temperature = num_codes, tuple(grid), temperature
+        self.num_codes, self.grid, self.temperature, self.top_k = num_codes, tuple(grid), temperature, top_k
         self.embed = nn.Embedding(num_codes, channels)
         # The first convolutions exclude the centre, so no code sees itself.
         self.first_vertical = MaskedConv2d(channels, channels, kernel, vertical=True, include_centre=False)
@@ -94,7 +96,11 @@ class PixelCNNPrior(Prior):
         codes = torch.zeros((n, *self.grid), dtype=torch.long, device=device)
         for i in range(self.grid[0]):
             for j in range(self.grid[1]):
-                probs = (self.logits(codes)[:, :, i, j].float() / self.temperature).softmax(1)
+                logits = self.logits(codes)[:, :, i, j].float()
+                if self.top_k:
+                    kth = logits.topk(min(self.top_k, self.num_codes), dim=1).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = (logits / self.temperature).softmax(1)
                 if generator is not None:
                     probs = probs.to(generator.device)
                 codes[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(device)

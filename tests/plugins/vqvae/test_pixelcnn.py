@@ -29,3 +29,19 @@ def test_log_prob_sums_the_categorical_log_likelihoods_and_sampling_follows_the_
     b = prior.sample(5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (5, 3, 3) and a.dtype == torch.long
     assert a.min() >= 0 and a.max() < 6
+
+
+def test_top_k_sampling_draws_each_code_from_the_k_likeliest_given_the_codes_before_it():
+    torch.manual_seed(0)
+    prior = PixelCNNPrior(num_codes=12, grid=(3, 4), channels=8, layers=2, top_k=3)
+    codes = prior.sample(200, generator=torch.Generator().manual_seed(0))
+    # Raster order: the logits at a position, given the sampled codes, are the ones it was drawn from.
+    logits = prior.logits(codes)
+    rank = (logits > logits.gather(1, codes.unsqueeze(1))).sum(1)
+    assert rank.max() == 2  # always among the 3 likeliest, and not only the likeliest
+    prior.top_k = 1
+    greedy = [prior.sample(4, generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
+    assert torch.equal(*greedy) and torch.equal(greedy[0][0], greedy[0][3])
+    prior.top_k = 0
+    everything = prior.sample(200, generator=torch.Generator().manual_seed(0))
+    assert (prior.logits(everything) > prior.logits(everything).gather(1, everything.unsqueeze(1))).sum(1).max() > 2

@@ -44,6 +44,8 @@ def test_config_and_shapes():
     assert digits.encode(torch.rand(2, 1, 8, 8)).shape == (2, 4, 4)
     with pytest.raises(InvalidInputError, match="codebook_decay must be in"):
         zoo.create("vqvae", codebook_decay=1.0)
+    with pytest.raises(InvalidInputError, match="top_k must be ≥ 0"):
+        zoo.create("vqvae", top_k=-1)
 
 
 def test_the_main_stage_trains_encoder_and_decoder_the_prior_stage_only_the_prior():
@@ -90,6 +92,31 @@ def test_sample_and_reconstruct_from_the_run_folder(run, cli, tmp_path):
     result = cli("reconstruct", str(run.path), "-n", "6", "-o", str(tmp_path / "r.png"))
     assert result.exit_code == 0 and "wrote 6 originals" in result.output
     assert Image.open(tmp_path / "s.png").size[0] > 28 and Image.open(tmp_path / "r.png").size[0] > 28
+
+
+def test_sample_takes_prior_settings_and_refuses_ones_that_change_the_networks(run, cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    def grid(seed, *settings):
+        out = tmp_path / f"seed{seed}-{len(settings)}.png"
+        result = cli("sample", str(run.path), "-n", "4", "--seed", str(seed), "-o", str(out), *settings)
+        assert result.exit_code == 0, result.output
+        return np.asarray(Image.open(out))
+
+    assert not np.array_equal(grid(0), grid(1))
+    greedy = ("--set", "model.top_k=1")  # the likeliest code everywhere: the seed no longer matters
+    assert np.array_equal(grid(0, *greedy), grid(1, *greedy))
+    assert zoo.load(run.path, settings={"top_k": 1}).prior.top_k == 1 and run.model.prior.top_k == 0
+    config = (run.path / "config.json").read_bytes()
+    out = tmp_path / "refused.png"
+    completed = run_zoo("sample", str(run.path), "--set", "model.num_codes=64", "-o", str(out))
+    assert completed.returncode == 2
+    assert_one_line_error(completed.stderr, "model.num_codes", "change the networks")
+    completed = run_zoo("sample", str(run.path), "--set", "train.epochs=3", "-o", str(out))
+    assert completed.returncode == 2
+    assert_one_line_error(completed.stderr, "model.KEY=VALUE")
+    assert (run.path / "config.json").read_bytes() == config and not out.exists()
 
 
 def test_stage_prior_trains_the_prior_of_an_existing_run_again(run, tmp_path, cli):
