@@ -5,7 +5,8 @@
 
 Prints a table and writes the figures as JSON (--json, default bench/vqvae_gan.json).
 Samples are judged by zoo's mnist-5k classifier (zoo.digit_classifier): a sample counts as
-confidently classified when its top class has probability ≥ 0.9.
+confidently classified when its top class has probability ≥ 0.9. Also reports, for the
+vqvae, the same judgement of samples drawn with top-k cuts of its prior (`model.top_k`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 import zoo
+from zoo.classifier import embed
 
 TARGETS = {
     "vqvae test MSE per pixel": ("≤", 0.010),
@@ -26,11 +28,14 @@ TARGETS = {
     "gan samples confidently classified": ("≥", 0.70),
     "gan classes among 1,000 samples": ("≥", 10),
 }
+PRIOR_TOP_K = (0, 16, 8, 5, 3)
 
 
-def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> tuple[float, int]:
-    """Fraction of n samples the classifier labels with confidence ≥ 0.9, and how many
-    classes those confident samples cover."""
+def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> dict:
+    """For n samples: the fraction the classifier labels with confidence ≥ 0.9, how many
+    classes those confident samples cover, how many samples fall in each class, and the
+    Fréchet distance to the test split in the classifier's features (variety as well as
+    quality: it grows when the samples crowd into a few classes)."""
     classifier = zoo.digit_classifier("mnist-5k")
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -38,7 +43,22 @@ def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> tuple[floa
         probs = classifier(samples).softmax(1)
     confidence, label = probs.max(1)
     confident = confidence >= 0.9
-    return confident.float().mean().item(), len(label[confident].unique())
+    real = embed(classifier, zoo.load_dataset("mnist-5k").test.x)
+    return {
+        "confident": confident.float().mean().item(),
+        "classes": len(label[confident].unique()),
+        "per_class": torch.bincount(label, minlength=probs.shape[1]).tolist(),
+        "fd": zoo.frechet_distance(real, embed(classifier, samples)),
+    }
+
+
+def prior_sampling(model: zoo.Family) -> list[dict]:
+    """The vqvae's samples under top-k cuts of its prior: more confident, less varied."""
+    rows = []
+    for top_k in PRIOR_TOP_K:
+        model.prior.top_k = top_k
+        rows.append({"top_k": top_k, **judge_samples(model)})
+    return rows
 
 
 def trained(family: str, run: str | None) -> tuple[Path, dict[str, float], float]:
@@ -61,14 +81,14 @@ def main() -> None:
 
     vq_path, vq_metrics, vq_seconds = trained("vqvae", args.vqvae)
     gan_path, gan_metrics, gan_seconds = trained("gan", args.gan)
-    vq_confident, _ = judge_samples(zoo.load(vq_path))
-    gan_confident, gan_classes = judge_samples(zoo.load(gan_path))
+    vqvae, gan = zoo.load(vq_path), zoo.load(gan_path)
+    vq_samples, gan_samples = judge_samples(vqvae), judge_samples(gan)
     figures = {
         "vqvae test MSE per pixel": vq_metrics["mse"],
         "vqvae codebook usage on test": vq_metrics["usage"],
-        "vqvae prior samples confidently classified": vq_confident,
-        "gan samples confidently classified": gan_confident,
-        "gan classes among 1,000 samples": gan_classes,
+        "vqvae prior samples confidently classified": vq_samples["confident"],
+        "gan samples confidently classified": gan_samples["confident"],
+        "gan classes among 1,000 samples": gan_samples["classes"],
     }
     rows = []
     for name, value in figures.items():
@@ -81,6 +101,8 @@ def main() -> None:
         "vqvae_metrics": vq_metrics,
         "gan_metrics": gan_metrics,
         "figures": rows,
+        "samples": {"vqvae": vq_samples, "gan": gan_samples},
+        "vqvae_prior_top_k": prior_sampling(vqvae),
         "torch_threads": torch.get_num_threads(),
     }
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -88,6 +110,9 @@ def main() -> None:
     print(f"{'figure':<{width}}  {'value':>8}  {'target':>8}  met")
     for r in rows:
         print(f"{r['figure']:<{width}}  {r['value']:>8.4g}  {r['target']:>8}  {'yes' if r['met'] else 'NO'}")
+    print("vqvae prior top_k  confident  fd     samples per class")
+    for r in report["vqvae_prior_top_k"]:
+        print(f"{r['top_k']:>15}  {r['confident']:>9.3f}  {r['fd']:>5.1f}  {r['per_class']}")
     print(f"train seconds: vqvae {vq_seconds:.0f}, gan {gan_seconds:.0f}; runs: {vq_path}, {gan_path}")
     print(f"wrote {args.json}")
 
