@@ -12,7 +12,8 @@ repeated, and the median is reported. Also: zoo's speed options, time to a targe
     python bench/train_speed.py --device cuda  # every system on the GPU (add the bf16 rows there)
 
 PART: throughput (the systems interleaved, and FLOP/s), target (the default recipe as it
-ships against pythae's own nets), startup. Prints a table and merges the figures into
+ships against pythae's own nets), startup, profile (where a step's time goes, in float32
+and with bf16 + channels_last). Prints a table and merges the figures into
 bench/train_speed.json.
 """
 
@@ -248,12 +249,54 @@ def worker_flops(args) -> dict:
     return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": 2 * 2048**3 / best}
 
 
+def worker_profile(args) -> dict:
+    """Where a training step's time goes, in float32 and with bf16 autocast + channels_last:
+    ms per step and each op's own time per step (torch.profiler, 30 steps after 10 warm-up)."""
+    import zoo
+
+    x = zoo.load_dataset("mnist-5k").train.x.to(args.device)
+    return {"fp32": profile_steps(x, low_precision=False), "bf16+channels_last": profile_steps(x, low_precision=True)}
+
+
+def profile_steps(x, low_precision: bool) -> dict:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    import zoo
+
+    torch.manual_seed(SEED)
+    model = bench_vae().to(x.device)
+    if low_precision:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+
+    def step(b: int) -> None:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low_precision):
+            loss = model.loss(zoo.Batch(x[b * BATCH : (b + 1) * BATCH])).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for b in range(10):
+        step(b)
+    start = time.perf_counter()
+    for b in range(10, 40):
+        step(b)
+    ms_per_step = (time.perf_counter() - start) / 30 * 1000
+    with profile(activities=[ProfilerActivity.CPU]) as trace:
+        for b in range(10, 40):
+            step(b)
+    ops = sorted(trace.key_averages(), key=lambda e: -e.self_cpu_time_total)[:8]
+    return {"ms_per_step": ms_per_step, "self_ms_per_step": {e.key: e.self_cpu_time_total / 30 / 1000 for e in ops}}
+
+
 WORKERS = {
     "zoo": worker_zoo,
     "bare": worker_bare,
     "pythae": worker_pythae,
     "default-recipe": worker_default_recipe,
     "flops": worker_flops,
+    "profile": worker_profile,
 }
 PROCESS_START = time.perf_counter()
 
@@ -297,7 +340,7 @@ def startup_seconds(args: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-PARTS = ("throughput", "target", "startup")
+PARTS = ("throughput", "target", "startup", "profile")
 
 
 def main() -> None:
@@ -328,6 +371,8 @@ def main() -> None:
         report.update(measure_time_to_target(pythae_python, data))
     if "startup" in parts:
         report["startup_seconds"] = {"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])}
+    if "profile" in parts:
+        report["profile"] = {k: v for k, v in run_worker("profile", 0).items() if k != "peak_rss_mb"}
     out.write_text(json.dumps(report, indent=2) + "\n")
     print_report(report)
 
@@ -420,6 +465,9 @@ def print_report(report: dict) -> None:
     if "startup_seconds" in report:
         s = report["startup_seconds"]
         print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
+    for mode, p in report.get("profile", {}).items():
+        ops = ", ".join(f"{name} {ms:.1f}" for name, ms in list(p["self_ms_per_step"].items())[:4])
+        print(f"profile {mode}: {p['ms_per_step']:.1f} ms/step; own ms/step: {ops}")
 
 
 def worker_main() -> None:
