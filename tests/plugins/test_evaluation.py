@@ -70,7 +70,7 @@ def test_fid_of_samples_lies_between_real_images_and_noise(vae_eval):
     classifier = digit_classifier("mnist-5k")
     noise = torch.rand(test.shape, generator=torch.Generator().manual_seed(0))
     noise_fid = frechet_distance(embed(classifier, test), embed(classifier, noise))
-    assert metrics["fid_train_images"] < metrics["fid"] < noise_fid / 5
+    assert metrics["fid_train_images"] < metrics["fid"] < noise_fid / 1.5
     assert 0 < metrics["precision"] <= 1 and 0 < metrics["recall"] <= 1
 
 
