@@ -5,8 +5,9 @@
 
 Prints a table and writes the figures as JSON (--json, default bench/vqvae_gan.json).
 Samples are judged by zoo's mnist-5k classifier (zoo.digit_classifier): a sample counts as
-confidently classified when its top class has probability ≥ 0.9. Also reports, for the
-vqvae, the same judgement of samples drawn with top-k cuts of its prior (`model.top_k`).
+confidently classified when its top class has probability ≥ 0.9. Also reports the same
+judgement of the real test digits and of noise (the judge's own reference), and, for the
+vqvae, of samples drawn with top-k cuts of its prior (`model.top_k`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,31 @@ def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> dict:
         "classes": len(label[confident].unique()),
         "per_class": torch.bincount(label, minlength=probs.shape[1]).tolist(),
         "fd": zoo.frechet_distance(test_features(), embed(classifier, samples)),
+    }
+
+
+def judge_reference() -> dict:
+    """The classifier on the real test digits (what samples are up against), on uniform
+    noise and on 50/50 blends of two test digits of different classes: its accuracy, and
+    the fraction it labels with confidence ≥ 0.9 (of the test digits: how many of those rightly);
+    and the Fréchet distance of as many training digits as there are test digits, the floor."""
+    classifier, splits = zoo.digit_classifier("mnist-5k"), zoo.load_dataset("mnist-5k")
+    train, test = splits.train, splits.test
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(test.x.shape, generator=generator)
+    partner = torch.randperm(len(test.x), generator=generator)
+    differ = test.y != test.y[partner]
+    blends = (test.x[differ] + test.x[partner][differ]) / 2
+    with torch.no_grad():
+        test_p, noise_p, blend_p = (classifier(x).softmax(1).max(1) for x in (test.x, noise, blends))
+    confident, right = test_p.values >= 0.9, test_p.indices == test.y
+    return {
+        "test_accuracy": right.float().mean().item(),
+        "test_confident": confident.float().mean().item(),
+        "test_confident_right": right[confident].float().mean().item(),
+        "noise_confident": (noise_p.values >= 0.9).float().mean().item(),
+        "blend_confident": (blend_p.values >= 0.9).float().mean().item(),
+        "train_digits_fd": zoo.frechet_distance(test_features(), embed(classifier, train.x[: len(test.x)])),
     }
 
 
@@ -104,6 +130,7 @@ def main() -> None:
         "gan_metrics": gan_metrics,
         "figures": rows,
         "samples": {"vqvae": vq_samples, "gan": gan_samples},
+        "judge": judge_reference(),
         "vqvae_prior_top_k": prior_sampling(vq_path),
         "torch_threads": torch.get_num_threads(),
     }
@@ -112,6 +139,13 @@ def main() -> None:
     print(f"{'figure':<{width}}  {'value':>8}  {'target':>8}  met")
     for r in rows:
         print(f"{r['figure']:<{width}}  {r['value']:>8.4g}  {r['target']:>8}  {'yes' if r['met'] else 'NO'}")
+    judge = report["judge"]
+    print(
+        f"the judge on real test digits: accuracy {judge['test_accuracy']:.3f}, confident "
+        f"{judge['test_confident']:.3f} ({judge['test_confident_right']:.3f} of those rightly); "
+        f"confident on noise {judge['noise_confident']:.3f}, on blends {judge['blend_confident']:.3f}; "
+        f"fd of training digits {judge['train_digits_fd']:.1f}"
+    )
     print("vqvae prior top_k  confident  fd     samples per class")
     for r in report["vqvae_prior_top_k"]:
         print(f"{r['top_k']:>15}  {r['confident']:>9.3f}  {r['fd']:>5.1f}  {r['per_class']}")
