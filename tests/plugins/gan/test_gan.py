@@ -16,8 +16,9 @@ def records(path, event):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A short gan run on mnist-5k with the default recipe's nets, keeping the best epoch."""
-    overrides = ["train.ema_decay=0.99", "train.sample_grid=16"]
+    """A short gan run on mnist-5k with the default recipe, keeping the best epoch; two
+    stride-2 levels instead of the recipe's three, which cost 40% more time per epoch."""
+    overrides = ["model.channels=[64, 128]", "train.ema_decay=0.99", "train.sample_grid=16"]
     return zoo.train("gan", epochs=4, overrides=overrides, out=str(tmp_path_factory.mktemp("runs")))
 
 
