@@ -5,15 +5,16 @@ Same networks (the default vae recipe's conv 32-64-128 with a 16-d code), same d
 each epoch followed by a test evaluation. Each measurement runs in its own process (so
 peak RSS is its own), imports and data loading excluded; systems are interleaved and
 repeated, and the median is reported. Also: zoo's speed options, time to a target test
-−ELBO, achieved FLOP/s against the machine's float32 matmul rate, CLI start-up.
+−ELBO, achieved FLOP/s against the machine's matmul rates, CLI start-up.
 
     python bench/train_speed.py [PART ...]   # all parts (creates bench/.venv-pythae first)
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
     python bench/train_speed.py --device cuda  # every system on the GPU (add the bf16 rows there)
 
-PART: throughput (the systems interleaved, and FLOP/s), target (the default recipe as it
-ships against pythae's own nets), startup, profile (where a step's time goes, in float32
-and with bf16 + channels_last). Prints a table and merges the figures into
+PART: throughput (the systems interleaved), flops (zoo's achieved FLOP/s from those
+figures, against the device's float32 and bfloat16 matmul rates), target (the default
+recipe as it ships against pythae's own nets), startup, profile (where a step's time goes,
+in float32 and with bf16 + channels_last). Prints a table and merges the figures into
 bench/train_speed.json.
 """
 
@@ -226,7 +227,7 @@ def worker_default_recipe(args) -> dict:
 
 def worker_flops(args) -> dict:
     """FLOPs of one training image (forward + backward) of the nets above, and the device's
-    float32 matmul rate (best of 5, 2048×2048)."""
+    matmul rates in float32 and bfloat16 (best of 5, 2048×2048)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -236,17 +237,20 @@ def worker_flops(args) -> dict:
     x = zoo.load_dataset("mnist-5k").train.x[:BATCH]
     with FlopCounterMode(display=False) as counter:
         model.loss(zoo.Batch(x)).total.backward()
-    a, b = (torch.randn(2048, 2048, device=args.device) for _ in range(2))
-    sync = torch.cuda.synchronize if a.is_cuda else lambda: None
-    best = float("inf")
-    for _ in range(5):
-        sync()
-        start = time.perf_counter()
+    rates = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = (torch.randn(2048, 2048, device=args.device, dtype=dtype) for _ in range(2))
+        sync = torch.cuda.synchronize if a.is_cuda else lambda: None
+        best = float("inf")
         for _ in range(5):
-            a @ b
-        sync()
-        best = min(best, (time.perf_counter() - start) / 5)
-    return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": 2 * 2048**3 / best}
+            sync()
+            start = time.perf_counter()
+            for _ in range(5):
+                a @ b
+            sync()
+            best = min(best, (time.perf_counter() - start) / 5)
+        rates[name] = 2 * 2048**3 / best
+    return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": rates}
 
 
 def worker_profile(args) -> dict:
@@ -340,7 +344,7 @@ def startup_seconds(args: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-PARTS = ("throughput", "target", "startup", "profile")
+PARTS = ("throughput", "flops", "target", "startup", "profile")
 
 
 def main() -> None:
@@ -367,6 +371,10 @@ def main() -> None:
     report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE})
     if "throughput" in parts:
         report.update(measure_throughput(epochs, repeats, pythae_python, data))
+    if "flops" in parts:
+        if "throughput" not in report:
+            parser.error("the flops part needs the throughput figures: run the throughput part first")
+        report["flops"] = measure_flops(report["throughput"])
     if "target" in parts:
         report.update(measure_time_to_target(pythae_python, data))
     if "startup" in parts:
@@ -407,17 +415,18 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
     for row in summary.values():
         row["vs_bare"] = row["images_per_s"] / bare
         row["vs_pythae"] = row["images_per_s"] / base
-    flops = run_worker("flops", 0)
-    zoo_rate = summary["zoo fp32"]["images_per_s"]
-    return {
-        "epochs": epochs,
-        "throughput": summary,
-        "flops": {
-            **flops,
-            "achieved_flops": flops["flops_per_image"] * zoo_rate,
-            "fraction_of_matmul": flops["flops_per_image"] * zoo_rate / flops["matmul_flops"],
-        },
-    }
+    return {"epochs": epochs, "throughput": summary}
+
+
+def measure_flops(throughput: dict) -> dict:
+    """zoo's achieved training FLOP/s in float32 and with bf16 autocast (from the throughput
+    figures), each as a fraction of the device's matmul rate in that precision."""
+    flops = {k: v for k, v in run_worker("flops", 0).items() if k != "peak_rss_mb"}
+    for precision, row in (("float32", "zoo fp32"), ("bfloat16", "zoo bf16")):
+        achieved = flops["flops_per_image"] * throughput[row]["images_per_s"]
+        peak = flops["matmul_flops"][precision]
+        flops[precision] = {"achieved_flops": achieved, "fraction_of_matmul": achieved / peak}
+    return flops
 
 
 def measure_time_to_target(pythae_python: str, data: Path) -> dict:
@@ -456,12 +465,13 @@ def print_report(report: dict) -> None:
             f"{pythae_own['seconds']:.0f} s, test −ELBO {pythae_own['nelbo']:.1f}"
             + (f"; zoo is {t['speedup']:.1f}× sooner" if t["speedup"] else "")
         )
-    if "flops" in report:
-        f = report["flops"]
-        print(
-            f"achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} of float32 matmul"
-            f" ({f['matmul_flops'] / 1e9:.0f} GFLOP/s)"
-        )
+    for precision in ("float32", "bfloat16"):
+        f = report.get("flops", {}).get(precision)
+        if f:
+            print(
+                f"{precision}: achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} "
+                f"of {precision} matmul ({report['flops']['matmul_flops'][precision] / 1e9:.0f} GFLOP/s)"
+            )
     if "startup_seconds" in report:
         s = report["startup_seconds"]
         print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
