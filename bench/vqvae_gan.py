@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.classifier import embed
+from zoo.classifier import CONFIDENT, classify, confidently_classified, embed
 
 TARGETS = {
     "vqvae test MSE per pixel": ("≤", 0.010),
@@ -42,14 +42,13 @@ def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> dict:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = torch.cat([model.sample(250, generator=generator) for _ in range(n // 250)])
-        probs = classifier(samples).softmax(1)
-    confidence, label = probs.max(1)
-    confident = confidence >= 0.9
+    features = embed(classifier, samples)
+    judged = confidently_classified(classifier, features)
     return {
-        "confident": confident.float().mean().item(),
-        "classes": len(label[confident].unique()),
-        "per_class": torch.bincount(label, minlength=probs.shape[1]).tolist(),
-        "fd": zoo.frechet_distance(test_features(), embed(classifier, samples)),
+        "confident": judged["confident"],
+        "classes": int(judged["classes"]),
+        "per_class": torch.bincount(classify(classifier, features)[0], minlength=classifier.head.out_features).tolist(),
+        "fd": zoo.frechet_distance(test_features(), features),
     }
 
 
@@ -67,13 +66,13 @@ def judge_reference() -> dict:
     blends = (test.x[differ] + test.x[partner][differ]) / 2
     with torch.no_grad():
         test_p, noise_p, blend_p = (classifier(x).softmax(1).max(1) for x in (test.x, noise, blends))
-    confident, right = test_p.values >= 0.9, test_p.indices == test.y
+    confident, right = test_p.values >= CONFIDENT, test_p.indices == test.y
     return {
         "test_accuracy": right.float().mean().item(),
         "test_confident": confident.float().mean().item(),
         "test_confident_right": right[confident].float().mean().item(),
-        "noise_confident": (noise_p.values >= 0.9).float().mean().item(),
-        "blend_confident": (blend_p.values >= 0.9).float().mean().item(),
+        "noise_confident": (noise_p.values >= CONFIDENT).float().mean().item(),
+        "blend_confident": (blend_p.values >= CONFIDENT).float().mean().item(),
         "train_digits_fd": zoo.frechet_distance(test_features(), embed(classifier, train.x[: len(test.x)])),
     }
 

@@ -33,6 +33,8 @@ BATCH = 64
 NOISE_PER_BATCH = 16
 CALIBRATION_SHARE = 0.1
 SEED = 0
+#: A sample counts as confidently classified when its top class has at least this probability.
+CONFIDENT = 0.9
 
 
 class DigitClassifier(nn.Module):
@@ -50,8 +52,12 @@ class DigitClassifier(nn.Module):
         """The 128-d penultimate features (for FID and precision/recall)."""
         return self.embed(self.trunk(x))
 
+    def logits(self, features: Tensor) -> Tensor:
+        """Temperature-scaled class logits from the features."""
+        return self.head(self.dropout(features)) / self.temperature
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.dropout(self.features(x))) / self.temperature
+        return self.logits(self.features(x))
 
 
 def cache_dir() -> Path:
@@ -138,6 +144,22 @@ def embed(model: DigitClassifier, images: Tensor, batch_size: int = 500) -> Tens
     """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's device."""
     device = next(model.parameters()).device
     return torch.cat([model.features(x.to(device)).cpu() for x in images.split(batch_size)])
+
+
+@torch.no_grad()
+def classify(model: DigitClassifier, features: Tensor) -> tuple[Tensor, Tensor]:
+    """(label, probability of that label) for each image, from its features (`embed`)."""
+    device = next(model.parameters()).device
+    confidence, label = model.logits(features.to(device)).softmax(1).max(1)
+    return label.cpu(), confidence.cpu()
+
+
+def confidently_classified(model: DigitClassifier, features: Tensor) -> dict[str, float]:
+    """`confident`: the fraction of images whose top class has probability ≥ CONFIDENT;
+    `classes`: how many classes those confident images cover (a collapsed generator covers few)."""
+    label, confidence = classify(model, features)
+    confident = confidence >= CONFIDENT
+    return {"confident": confident.float().mean().item(), "classes": float(len(label[confident].unique()))}
 
 
 @torch.no_grad()

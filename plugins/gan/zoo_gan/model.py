@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 import zoo
 from zoo import Batch, Critic, Family, FamilyConfig, LossOutput, Objective, StandardNormal
-from zoo.classifier import embed
+from zoo.classifier import DigitClassifier, confidently_classified, embed
 from zoo.config import check
 from zoo.evaluation.samples import draw
 from zoo.nets import ConvDecoderNet, ConvEncoderNet
@@ -85,7 +85,8 @@ class GAN(Family):
     (every step) and the generator's (every `n_critic` steps), each with its own optimiser
     (`train.optimizers.critic`, `train.optimizers.generator`). The held-out score `fd` is
     the Fréchet distance between samples and the test split in the features of zoo's
-    classifier for the data; with `train.keep_best` the run keeps the epoch where it is lowest."""
+    classifier for the data; with `train.keep_best` the run keeps the epoch where it is lowest.
+    The same classifier's verdict on the samples is logged beside it (`confident`, `classes`)."""
 
     name = "gan"
     config_class = GANConfig
@@ -135,8 +136,10 @@ class GAN(Family):
 
     @torch.no_grad()
     def evaluate_split(self, batches: Iterable[Batch], stage: str = "main", data: str = "") -> dict[str, float]:
-        """Means over the split, and `fd`: the Fréchet distance between `fd_samples` samples
-        (fixed noise) and the split, in the features of zoo's classifier for `data`."""
+        """Means over the split, and, judged by zoo's classifier for `data` on `fd_samples`
+        samples (fixed noise): `fd`, their Fréchet distance to the split in its features;
+        `confident`, the fraction it labels with probability ≥ 0.9; `classes`, how many
+        classes those cover."""
         real: list[Tensor] = []
 
         def kept() -> Iterator[Batch]:
@@ -146,16 +149,22 @@ class GAN(Family):
 
         metrics = super().evaluate_split(kept(), stage, data)
         if self.config.fd_samples and data:
-            metrics["fd"] = self.frechet_distance(torch.cat(real), data)
+            classifier = judge(data, str(self.device))
+            features = self._sample_features(classifier)
+            metrics["fd"] = zoo.frechet_distance(embed(classifier, torch.cat(real)), features)
+            metrics.update(confidently_classified(classifier, features))
         return metrics
 
     @torch.no_grad()
-    def frechet_distance(self, images: Tensor, data: str, batch_size: int = 500) -> float:
+    def frechet_distance(self, images: Tensor, data: str) -> float:
         """Fréchet distance between `fd_samples` samples and `images` in the features of
         zoo's classifier for `data`."""
         classifier = judge(data, str(self.device))
-        samples = draw(self, self.config.fd_samples, seed=0, batch_size=batch_size)
-        return zoo.frechet_distance(embed(classifier, images, batch_size), embed(classifier, samples, batch_size))
+        return zoo.frechet_distance(embed(classifier, images), self._sample_features(classifier))
+
+    def _sample_features(self, classifier: DigitClassifier) -> Tensor:
+        """The classifier's features of `fd_samples` samples drawn from fixed noise."""
+        return embed(classifier, draw(self, self.config.fd_samples, seed=0))
 
     # uses ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -105,6 +105,22 @@ def test_gan_learns_mnist_5k_and_keeps_the_epoch_with_the_best_held_out_fd(run):
     assert run.model.frechet_distance(zoo.load_dataset("mnist-5k").test.x, "mnist-5k") == pytest.approx(min(fds))
 
 
+def test_gan_logs_how_many_samples_the_classifier_labels_confidently_and_their_classes(run):
+    """`confident` and `classes` judge the same fixed-noise samples as `fd`: checked here
+    against the classifier's own probabilities on samples drawn the same way."""
+    evals = records(run.path, "eval")
+    assert all(0 <= r["confident"] <= 1 and 0 <= r["classes"] <= 10 for r in evals)
+    classifier = zoo.digit_classifier("mnist-5k")
+    with torch.no_grad():
+        samples = run.model.sample(1000, generator=torch.Generator().manual_seed(0))
+        confidence, label = classifier(samples).softmax(1).max(1)
+    confident = confidence >= 0.9
+    assert run.metrics["confident"] == pytest.approx(confident.float().mean().item(), abs=1e-3)
+    assert run.metrics["classes"] == len(label[confident].unique())
+    # Four epochs take the generator from no confident digit to some of many classes.
+    assert evals[0]["confident"] < run.metrics["confident"] and run.metrics["classes"] >= 5
+
+
 def test_saved_gan_loads_with_identical_samples_and_samples_from_the_cli(run, cli, tmp_path):
     loaded = zoo.load(run.path)
     a = loaded.sample(6, generator=torch.Generator().manual_seed(2))
