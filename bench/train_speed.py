@@ -5,22 +5,24 @@ Same networks (the default vae recipe's conv 32-64-128 with a 16-d code), same d
 each epoch followed by a test evaluation. Each measurement runs in its own process (so
 peak RSS is its own), imports and data loading excluded; systems are interleaved and
 repeated, and the median is reported. Also: zoo's speed options, time to a target test
-−ELBO, achieved FLOP/s against the machine's matmul rates, CLI start-up.
+−ELBO, achieved FLOP/s against the machine's matmul rates, sampling throughput, CLI start-up.
 
     python bench/train_speed.py [PART ...]   # all parts (creates bench/.venv-pythae first)
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
     python bench/train_speed.py --device cuda  # every system on the GPU (add the bf16 rows there)
 
 PART: throughput (the systems interleaved), flops (zoo's achieved FLOP/s from those
-figures, against the device's float32 and bfloat16 matmul rates), target (the default
-recipe as it ships against pythae's own nets), startup, profile (where a step's time goes,
-in float32 and with bf16 + channels_last). Prints a table and merges the figures into
-bench/train_speed.json.
+figures, against the device's float32 and bfloat16 matmul rates), sampling (samples/s of
+zoo's vae against the same decoder called bare and pythae's NormalSampler, and of the
+default gan and vqvae), target (the default recipe as it ships against pythae's own nets),
+startup, profile (where a step's time goes, in float32 and with bf16 + channels_last).
+Prints a table and merges the figures into bench/train_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -35,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 PYTHAE_VENV = HERE / ".venv-pythae"
 RESULTS = HERE / "results"
 BATCH, LR, SEED, LATENT = 64, 2e-3, 0, 16
+SAMPLES = 1000  # per timed sampling call
 TARGET_NELBO = 152.0  # pythae's 3-epoch test −ELBO on this split (issue figure)
 
 
@@ -127,45 +130,52 @@ def worker_bare(args) -> dict:
     return {"seconds": time.perf_counter() - start, "images": args.epochs * steps * BATCH, "nelbo": nelbo}
 
 
+def pythae_vae(pythae_nets: bool):
+    """pythae's VAE with the nets above (zoo's parameterisation of the posterior scale), or
+    with pythae's own MNIST benchmark nets."""
+    import torch
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+
+    config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
+    torch.manual_seed(SEED)
+    if pythae_nets:
+        from pythae.models.nn.benchmarks.mnist import Decoder_Conv_AE_MNIST, Encoder_Conv_VAE_MNIST
+
+        return VAE(config, encoder=Encoder_Conv_VAE_MNIST(config), decoder=Decoder_Conv_AE_MNIST(config))
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.net = plain_vae_nets()[0]
+
+        def forward(self, x):
+            mu, raw = self.net(x).chunk(2, dim=1)
+            scale = torch.nn.functional.softplus(raw) + 1e-4  # zoo's parameterisation
+            return ModelOutput(embedding=mu, log_covariance=2 * scale.log())
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.net = plain_vae_nets()[1]
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    return VAE(config, encoder=Encoder(), decoder=Decoder())
+
+
 def worker_pythae(args) -> dict:
     """pythae's own trainer with the same nets (or with its MNIST benchmark nets)."""
     import numpy as np
     import torch
     from pythae.data.datasets import BaseDataset
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
 
     arrays = np.load(args.data)
     train, test = arrays["train"], arrays["test"]
-    config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
-    torch.manual_seed(SEED)
-    if args.pythae_nets:
-        from pythae.models.nn.benchmarks.mnist import Decoder_Conv_AE_MNIST, Encoder_Conv_VAE_MNIST
-
-        model = VAE(config, encoder=Encoder_Conv_VAE_MNIST(config), decoder=Decoder_Conv_AE_MNIST(config))
-    else:
-
-        class Encoder(BaseEncoder):
-            def __init__(self):
-                super().__init__()
-                self.net = plain_vae_nets()[0]
-
-            def forward(self, x):
-                mu, raw = self.net(x).chunk(2, dim=1)
-                scale = torch.nn.functional.softplus(raw) + 1e-4  # zoo's parameterisation
-                return ModelOutput(embedding=mu, log_covariance=2 * scale.log())
-
-        class Decoder(BaseDecoder):
-            def __init__(self):
-                super().__init__()
-                self.net = plain_vae_nets()[1]
-
-            def forward(self, z):
-                return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
-
-        model = VAE(config, encoder=Encoder(), decoder=Decoder())
+    model = pythae_vae(args.pythae_nets)
     with tempfile.TemporaryDirectory() as out:
         trainer_config = BaseTrainerConfig(
             output_dir=out,
@@ -253,6 +263,52 @@ def worker_flops(args) -> dict:
     return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": rates}
 
 
+def sampling_rates(calls: dict, rounds: int) -> dict[str, float]:
+    """Samples/s of each sampler in `calls` (label → (call, samples per call)): one warm-up
+    call each, then `rounds` rounds that call each once, so drifts in machine load hit all
+    alike; the median of each."""
+    seconds: dict[str, list[float]] = {label: [] for label in calls}
+    for call, _ in calls.values():
+        call()
+    for _ in range(rounds):
+        for label, (call, _) in calls.items():
+            start = time.perf_counter()
+            call()
+            seconds[label].append(time.perf_counter() - start)
+    return {label: n / statistics.median(seconds[label]) for label, (_, n) in calls.items()}
+
+
+def worker_sampling(args) -> dict:
+    """Samples/s of zoo's vae with the nets above against the same decoder called bare, and of
+    the default recipes' gan and vqvae (whose PixelCNN prior draws the 7×7 codes one at a
+    time, so it is timed on fewer samples). Untrained weights: the speed does not depend on them."""
+    import torch
+
+    import zoo
+
+    vae = bench_vae().to(args.device).eval()
+
+    def bare() -> None:
+        with torch.no_grad():
+            torch.sigmoid(vae.decoder.logits(torch.randn(SAMPLES, LATENT, device=args.device)))
+
+    same_nets = {"zoo vae": (functools.partial(vae.sample, SAMPLES), SAMPLES), "bare decoder": (bare, SAMPLES)}
+    recipes = {}
+    for family, n in (("gan", SAMPLES), ("vqvae", SAMPLES // 10)):
+        model = zoo.create(family, zoo.load_recipe(family).model).to(args.device).eval()
+        recipes[f"zoo {family}"] = (functools.partial(model.sample, n), n)
+    return {"same nets": sampling_rates(same_nets, rounds=15), "default recipes": sampling_rates(recipes, rounds=3)}
+
+
+def worker_pythae_sampling(args) -> dict:
+    """Samples/s of pythae's NormalSampler on its VAE with the same nets."""
+    from pythae.samplers import NormalSampler
+
+    sampler = NormalSampler(pythae_vae(pythae_nets=False).to(args.device).eval())
+    call = functools.partial(sampler.sample, num_samples=SAMPLES, batch_size=SAMPLES, return_gen=True)
+    return {"same nets": sampling_rates({"pythae": (call, SAMPLES)}, rounds=15)}
+
+
 def worker_profile(args) -> dict:
     """Where a training step's time goes, in float32 and with bf16 autocast + channels_last:
     ms per step and each op's own time per step (torch.profiler, 30 steps after 10 warm-up)."""
@@ -301,6 +357,8 @@ WORKERS = {
     "default-recipe": worker_default_recipe,
     "flops": worker_flops,
     "profile": worker_profile,
+    "sampling": worker_sampling,
+    "pythae-sampling": worker_pythae_sampling,
 }
 PROCESS_START = time.perf_counter()
 
@@ -344,7 +402,7 @@ def startup_seconds(args: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-PARTS = ("throughput", "flops", "target", "startup", "profile")
+PARTS = ("throughput", "flops", "sampling", "target", "startup", "profile")
 
 
 def main() -> None:
@@ -375,6 +433,8 @@ def main() -> None:
         if "throughput" not in report:
             parser.error("the flops part needs the throughput figures: run the throughput part first")
         report["flops"] = measure_flops(report["throughput"])
+    if "sampling" in parts:
+        report["sampling"] = measure_sampling(repeats, pythae_python)
     if "target" in parts:
         report.update(measure_time_to_target(pythae_python, data))
     if "startup" in parts:
@@ -429,6 +489,26 @@ def measure_flops(throughput: dict) -> dict:
     return flops
 
 
+def measure_sampling(repeats: int, pythae_python: str) -> dict:
+    """Samples/s of every sampler (workers interleaved, medians); on the same nets, also
+    against pythae's."""
+    runs: dict[str, dict[str, list[float]]] = {}
+    for _ in range(repeats):
+        for result in (run_worker("sampling", 0), run_worker("pythae-sampling", 0, pythae_python)):
+            for group, rates in result.items():
+                if group != "peak_rss_mb":
+                    for label, rate in rates.items():
+                        runs.setdefault(group, {}).setdefault(label, []).append(rate)
+    report = {
+        group: {label: {"samples_per_s": statistics.median(r)} for label, r in rows.items()}
+        for group, rows in runs.items()
+    }
+    pythae = report["same nets"]["pythae"]["samples_per_s"]
+    for row in report["same nets"].values():
+        row["vs_pythae"] = row["samples_per_s"] / pythae
+    return report
+
+
 def measure_time_to_target(pythae_python: str, data: Path) -> dict:
     """When the default recipe reaches TARGET_NELBO, against pythae's 3 epochs on its own nets."""
     default = run_worker("default-recipe", 0)
@@ -472,6 +552,10 @@ def print_report(report: dict) -> None:
                 f"{precision}: achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} "
                 f"of {precision} matmul ({report['flops']['matmul_flops'][precision] / 1e9:.0f} GFLOP/s)"
             )
+    for group, rows in report.get("sampling", {}).items():
+        for label, row in rows.items():
+            versus = f" ({row['vs_pythae']:.2f}× pythae)" if "vs_pythae" in row else ""
+            print(f"sampling, {group}: {label} {row['samples_per_s']:,.0f} samples/s{versus}")
     if "startup_seconds" in report:
         s = report["startup_seconds"]
         print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
