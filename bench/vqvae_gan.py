@@ -43,11 +43,12 @@ def judge_samples(model: zoo.Family, n: int = 1000, seed: int = 0) -> dict:
     with torch.no_grad():
         samples = torch.cat([model.sample(250, generator=generator) for _ in range(n // 250)])
     features = embed(classifier, samples)
-    judged = confidently_classified(classifier, features)
+    label, confidence = classify(classifier, features)
+    judged = confidently_classified(label, confidence)
     return {
         "confident": judged["confident"],
         "classes": int(judged["classes"]),
-        "per_class": torch.bincount(classify(classifier, features)[0], minlength=classifier.head.out_features).tolist(),
+        "per_class": torch.bincount(label, minlength=classifier.head.out_features).tolist(),
         "fd": zoo.frechet_distance(test_features(), features),
     }
 
@@ -64,15 +65,15 @@ def judge_reference() -> dict:
     partner = torch.randperm(len(test.x), generator=generator)
     differ = test.y != test.y[partner]
     blends = (test.x[differ] + test.x[partner][differ]) / 2
-    with torch.no_grad():
-        test_p, noise_p, blend_p = (classifier(x).softmax(1).max(1) for x in (test.x, noise, blends))
-    confident, right = test_p.values >= CONFIDENT, test_p.indices == test.y
+    label, confidence = classify(classifier, test_features())
+    confident, right = confidence >= CONFIDENT, label == test.y
+    noise_confidence, blend_confidence = (classify(classifier, embed(classifier, x))[1] for x in (noise, blends))
     return {
         "test_accuracy": right.float().mean().item(),
         "test_confident": confident.float().mean().item(),
         "test_confident_right": right[confident].float().mean().item(),
-        "noise_confident": (noise_p.values >= CONFIDENT).float().mean().item(),
-        "blend_confident": (blend_p.values >= CONFIDENT).float().mean().item(),
+        "noise_confident": (noise_confidence >= CONFIDENT).float().mean().item(),
+        "blend_confident": (blend_confidence >= CONFIDENT).float().mean().item(),
         "train_digits_fd": zoo.frechet_distance(test_features(), embed(classifier, train.x[: len(test.x)])),
     }
 

@@ -154,10 +154,10 @@ def classify(model: DigitClassifier, features: Tensor) -> tuple[Tensor, Tensor]:
     return label.cpu(), confidence.cpu()
 
 
-def confidently_classified(model: DigitClassifier, features: Tensor) -> dict[str, float]:
-    """`confident`: the fraction of images whose top class has probability ≥ CONFIDENT;
-    `classes`: how many classes those confident images cover (a collapsed generator covers few)."""
-    label, confidence = classify(model, features)
+def confidently_classified(label: Tensor, confidence: Tensor) -> dict[str, float]:
+    """From `classify`'s output, `confident`: the fraction of images whose top class has
+    probability ≥ CONFIDENT; `classes`: how many classes those confident images cover (a
+    collapsed generator covers few)."""
     confident = confidence >= CONFIDENT
     return {"confident": confident.float().mean().item(), "classes": float(len(label[confident].unique()))}
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 import zoo
 from zoo import Batch, Critic, Family, FamilyConfig, LossOutput, Objective, StandardNormal
-from zoo.classifier import DigitClassifier, confidently_classified, embed
+from zoo.classifier import DigitClassifier, classify, confidently_classified, embed
 from zoo.config import check
 from zoo.evaluation.samples import draw
 from zoo.nets import ConvDecoderNet, ConvEncoderNet
@@ -152,7 +152,7 @@ class GAN(Family):
             classifier = judge(data, str(self.device))
             features = self._sample_features(classifier)
             metrics["fd"] = zoo.frechet_distance(embed(classifier, torch.cat(real)), features)
-            metrics.update(confidently_classified(classifier, features))
+            metrics.update(confidently_classified(*classify(classifier, features)))
         return metrics
 
     @torch.no_grad()
