@@ -31,6 +31,8 @@ class OptimizerConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple[float, float] | None = None
+    #: torch's fused implementation (one kernel for every parameter; adam, adamw and sgd).
+    fused: bool = False
 
     def __post_init__(self) -> None:
         check(self.lr > 0, f"optimizer.lr must be > 0, got {self.lr}")
@@ -70,6 +72,9 @@ class TrainConfig:
     channels_last: bool = False
     #: Run the model through torch.compile (a one-off compile cost at start).
     compile: bool = False
+    #: Compute the model's convolutions as window gathers and matmuls (`zoo.matmul_conv`),
+    #: which beats oneDNN's kernels for small convolutions on CPUs, most of all under bf16.
+    matmul_conv: bool = False
     #: Clip the gradient norm of each objective's parameters to this; 0 turns it off. The
     #: norm before clipping is logged as `grad_norm` either way (not under fp16).
     grad_clip: float = 0.0

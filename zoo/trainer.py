@@ -32,6 +32,7 @@ from zoo.distributed import World
 from zoo.errors import InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
+from zoo.matmul_conv import use_matmul_convolutions
 from zoo.modelcard import model_card
 from zoo.outputs import output_suffix, save_outputs
 from zoo.plots import loss_curve
@@ -214,6 +215,11 @@ class Trainer:
         self.model: Family = cls(config).to(self.device)
         if recipe.train.channels_last and len(self.data.shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if recipe.train.matmul_conv and not use_matmul_convolutions(self.model):
+            raise InvalidInputError(
+                "train.matmul_conv: the model has no convolution it applies to "
+                "(2-d, groups 1, dilation 1, square kernel a multiple of the stride, ≥ 2 channels in and out)"
+            )
         # Same initial weights everywhere; different noise on each rank from here on.
         _seed_everything(recipe.seed + self.world.rank)
         self.train_data = _to_device(self.data.train, self.device)
@@ -241,6 +247,8 @@ class Trainer:
         for objective in self.objectives:
             opt = config.optimizers.get(objective.name, config.optimizer)
             kwargs = {"betas": opt.betas} if opt.betas is not None else {}
+            if opt.fused:
+                kwargs["fused"] = True
             params = [p for p in objective.parameters() if p.requires_grad]
             try:
                 optimizer = create_optimizer_v2(

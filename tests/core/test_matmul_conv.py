@@ -1,0 +1,116 @@
+import copy
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from tests.conftest import TINY
+from tests.core.test_trainer import NanAfter, eval_records, weights
+from zoo.errors import InvalidInputError
+from zoo.matmul_conv import MatmulConv2d, MatmulConvTranspose2d, use_matmul_convolutions
+from zoo.registry import families
+
+
+def layers(kind, k, s):
+    """Every layer of this kernel and stride over paddings, output paddings and channel counts."""
+    for p, c_in, c_out in itertools.product(range(k), (2, 3), (2, 5)):
+        if kind == "conv":
+            yield nn.Conv2d(c_in, c_out, k, s, p)
+        else:
+            yield from (nn.ConvTranspose2d(c_in, c_out, k, s, p, output_padding=e) for e in range(s))
+
+
+def output_and_grads(layer, x, g):
+    y = layer(x)
+    return [y, *torch.autograd.grad(y, [x, layer.weight, layer.bias], g)]
+
+
+@pytest.mark.parametrize("kind", ["conv", "transposed"])
+@pytest.mark.parametrize(("k", "s"), [(1, 1), (3, 1), (2, 2), (4, 2), (4, 4)])
+def test_matmul_convolutions_compute_torch_outputs_and_all_three_gradients(kind, k, s):
+    torch.manual_seed(0)
+    checked = 0
+    for layer in layers(kind, k, s):
+        layer = layer.double()
+        for size in (5, 6, 7, 9):
+            x = torch.randn(2, layer.in_channels, size, size, dtype=torch.double, requires_grad=True)
+            if kind == "conv" and size + 2 * layer.padding[0] < k:
+                continue
+            expected_y = layer(x)
+            if expected_y.shape[-1] < 1:
+                continue
+            g = torch.randn_like(expected_y)
+            swapped = copy.deepcopy(layer)
+            assert use_matmul_convolutions(swapped) == 1
+            for a, b in zip(output_and_grads(layer, x, g), output_and_grads(swapped, x, g), strict=True):
+                assert a.shape == b.shape
+                assert (a - b).abs().max().item() < 1e-10
+            checked += 1
+    assert checked >= 16
+
+
+def test_under_bf16_autocast_they_agree_with_torch_to_bf16_rounding():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(8, 32, 4, 2, 1), nn.SiLU(), nn.ConvTranspose2d(32, 8, 4, 2, 1))
+    swapped = copy.deepcopy(net)
+    use_matmul_convolutions(swapped)
+    x = torch.randn(16, 8, 14, 14)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = net(x), swapped(x)
+    assert a.dtype == b.dtype == torch.bfloat16
+    assert ((a.float() - b.float()).norm() / a.float().norm()).item() < 1e-2
+    b.float().square().mean().backward()
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in swapped.parameters())
+
+
+def test_only_supported_layers_are_switched_and_the_state_dict_is_unchanged():
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 4, 2, 1),  # one input channel: oneDNN's direct kernel is faster
+        nn.Conv2d(8, 8, 3, 2, 1),  # kernel not a multiple of the stride
+        nn.Conv2d(8, 8, 3, 1, 1, groups=2),
+        nn.Conv2d(8, 8, 3, 1, 2, dilation=2),
+        nn.Conv2d(8, 8, 3, 1, 1, padding_mode="reflect"),
+        nn.Conv2d(8, 16, 4, 2, 1),
+        nn.ConvTranspose2d(16, 8, 4, 2, 1),
+        nn.ConvTranspose2d(8, 1, 4, 2, 1),  # one output channel
+    )
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert use_matmul_convolutions(net) == 2
+    assert [type(m) for m in net[5:7]] == [MatmulConv2d, MatmulConvTranspose2d]
+    assert all(type(m) in (nn.Conv2d, nn.ConvTranspose2d) for m in [*net[:5], net[7]])
+    after = net.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_training_with_matmul_convolutions_and_fused_adam_learns_the_same_model(tmp_path):
+    plain = zoo.train("vae", overrides=TINY, out=str(tmp_path / "plain"))
+    fast = zoo.train(
+        "vae", overrides=[*TINY, "train.matmul_conv=true", "train.optimizer.fused=true"], out=str(tmp_path / "fast")
+    )
+    assert fast.metrics["nelbo"] == pytest.approx(plain.metrics["nelbo"], rel=1e-3)
+    assert [r["nelbo"] for r in eval_records(fast.path)] == pytest.approx(
+        [r["nelbo"] for r in eval_records(plain.path)], rel=1e-3
+    )
+    assert eval_records(fast.path)[-1]["nelbo"] < eval_records(fast.path)[0]["nelbo"]
+    a, b = weights(plain.path), weights(fast.path)
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3
+    assert type(zoo.load(fast.path).encoder.trunk.net[2]) is nn.Conv2d  # a loaded model computes as torch does
+
+
+def test_matmul_conv_on_a_model_without_convolutions_is_refused_before_a_run_folder_exists(tmp_path):
+    zoo.register(NanAfter)
+    try:
+        with pytest.raises(InvalidInputError, match="train.matmul_conv: the model has no convolution it applies to"):
+            zoo.train("nan-after", overrides=["data=digits", "train.matmul_conv=true"], out=str(tmp_path))
+        assert not any(tmp_path.iterdir())
+    finally:
+        families.unregister("nan-after")
+
+
+def test_fused_is_refused_for_an_optimizer_without_it(tmp_path):
+    with pytest.raises(InvalidInputError, match="optimizer 'lamb': .*unexpected keyword argument 'fused'"):
+        overrides = [*TINY, "train.optimizer.name=lamb", "train.optimizer.fused=true"]
+        zoo.train("vae", overrides=overrides, out=str(tmp_path))

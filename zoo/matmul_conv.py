@@ -1,0 +1,185 @@
+"""Convolutions computed as window gathers and matrix multiplies: the `train.matmul_conv`
+speed option.
+
+The convolutions of zoo's image models are small (tens to hundreds of channels, 3×3 to
+28×28 pixels). On a CPU, oneDNN's kernels run them far below the machine's matmul rate,
+above all their backward passes and in bfloat16, where AMX makes a matmul several times
+faster than in float32. Here a convolution and each of its two gradients is one gather
+of k×k windows into the rows of a matrix (a strided copy, never a scatter-add) and one
+matmul. The trick for the input gradient: the adjoint of a stride-s convolution is a
+stride-1 convolution of the output gradient over s×s space-to-depth blocks, with the
+kernel flipped. A transposed convolution is that adjoint, so it reuses the same pieces.
+
+Swapping a layer changes its class, not its parameters: the state dict, the weights file
+and the function computed stay the same, up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _pad(t: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """Zero-pad (or, with negative amounts, crop) the H and W of an NHWC tensor."""
+    return F.pad(t, (0, 0, left, right, top, bottom))
+
+
+def _windows(t: torch.Tensor, out_h: int, out_w: int, k: int, step: int) -> torch.Tensor:
+    """The k×k windows of NHWC `t`, `step` apart, as rows laid out (kh, kw, channel)."""
+    n, _, _, c = t.shape
+    sn, sh, sw, sc = t.stride()
+    windows = t.as_strided((n, out_h, out_w, k, k, c), (sn, step * sh, step * sw, sh, sw, sc))
+    return windows.reshape(n * out_h * out_w, k * k * c)
+
+
+def _conv(x: torch.Tensor, weight: torch.Tensor, s: int, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """NHWC x (N, H, W, C) convolved with weight (O, C, k, k): NHWC output and the windows."""
+    n, h, w, c = x.shape
+    o, _, k, _ = weight.shape
+    out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    padded = _pad(x, p, s * (out_h - 1) + k - h - p, p, s * (out_w - 1) + k - w - p)
+    rows = _windows(padded, out_h, out_w, k, s)
+    out = rows @ weight.permute(2, 3, 1, 0).reshape(k * k * c, o)
+    return out.view(n, out_h, out_w, o), rows
+
+
+def _conv_adjoint(g: torch.Tensor, weight: torch.Tensor, s: int, p: int, h: int, w: int) -> torch.Tensor:
+    """The gradient of `_conv` with respect to its (N, h, w, C) input, given the output's
+    gradient g (N, Ho, Wo, O); also a transposed convolution of g."""
+    n, out_h, out_w, o = g.shape
+    _, c, k, _ = weight.shape
+    q = k // s  # kernel taps per space-to-depth block, along each axis
+    blocks_h, blocks_w = out_h + q - 1, out_w + q - 1
+    rows = _windows(_pad(g, q - 1, q - 1, q - 1, q - 1), blocks_h, blocks_w, q, 1)
+    flipped = weight.view(o, c, q, s, q, s).flip(2, 4).permute(2, 4, 0, 3, 5, 1).reshape(q * q * o, s * s * c)
+    blocks = (rows @ flipped).view(n, blocks_h, blocks_w, s, s, c)
+    padded = blocks.permute(0, 1, 3, 2, 4, 5).reshape(n, blocks_h * s, blocks_w * s, c)
+    return _pad(padded, -p, h + p - blocks_h * s, -p, w + p - blocks_w * s)
+
+
+def _weight_grad(rows: torch.Tensor, g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    o, c, k, _ = shape
+    return (g.reshape(-1, o).t() @ rows).view(o, k, k, c).permute(0, 3, 1, 2)
+
+
+def _bias_grad(g: torch.Tensor) -> torch.Tensor:
+    return g.reshape(-1, g.shape[-1]).sum(0)
+
+
+class _Conv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, s, p):
+        out, rows = _conv(x, weight, s, p)
+        ctx.save_for_backward(rows, weight)
+        ctx.geometry = (s, p, x.shape[1], x.shape[2])
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, weight = ctx.saved_tensors
+        s, p, h, w = ctx.geometry
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        g = g.contiguous()
+        return (
+            _conv_adjoint(g, weight, s, p, h, w) if need_x else None,
+            _weight_grad(rows, g, weight.shape) if need_weight else None,
+            _bias_grad(g) if need_bias else None,
+            None,
+            None,
+        )
+
+
+class _ConvTranspose(torch.autograd.Function):
+    """weight (C_in, C_out, k, k) is that of the convolution whose adjoint this is."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, s, p, h, w):
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (s, p)
+        out = _conv_adjoint(x, weight, s, p, h, w)
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        s, p = ctx.geometry
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        g = g.contiguous()
+        gx, rows = _conv(g, weight, s, p)
+        return (
+            gx if need_x else None,
+            _weight_grad(rows, x, weight.shape) if need_weight else None,
+            _bias_grad(g) if need_bias else None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _nhwc_operands(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """x as NHWC and the parameters, in the dtype autocast would run the convolution in."""
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    bias = None if module.bias is None else module.bias.to(dtype)
+    return x.to(dtype).permute(0, 2, 3, 1).contiguous(), module.weight.to(dtype), bias
+
+
+class MatmulConv2d(nn.Conv2d):
+    """An `nn.Conv2d` (square kernel a multiple of the stride, groups 1, dilation 1, zero
+    padding) computed by `_Conv`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, weight, bias = _nhwc_operands(self, x)
+        with torch.autocast(x.device.type, enabled=False):
+            out = _Conv.apply(x, weight, bias, self.stride[0], self.padding[0])
+        return out.permute(0, 3, 1, 2)
+
+
+class MatmulConvTranspose2d(nn.ConvTranspose2d):
+    """An `nn.ConvTranspose2d` under the same conditions, computed by `_ConvTranspose`."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is not None:
+            return super().forward(x, output_size)
+        (k, _), (s, _), (p, _), (extra, _) = self.kernel_size, self.stride, self.padding, self.output_padding
+        h, w = ((size - 1) * s - 2 * p + k + extra for size in x.shape[2:])
+        x, weight, bias = _nhwc_operands(self, x)
+        with torch.autocast(x.device.type, enabled=False):
+            out = _ConvTranspose.apply(x, weight, bias, s, p, h, w)
+        return out.permute(0, 3, 1, 2)
+
+
+_SWAPS = {nn.Conv2d: MatmulConv2d, nn.ConvTranspose2d: MatmulConvTranspose2d}
+
+
+def supported(module: nn.Module) -> bool:
+    """Whether `module` is a convolution this module computes, and one worth computing
+    so: with a single input or output channel the matmul is too thin, and oneDNN's
+    direct kernels win."""
+    if type(module) not in _SWAPS or isinstance(module.padding, str):
+        return False
+    (k, kw), (s, sw), (p, pw) = module.kernel_size, module.stride, module.padding
+    square = k == kw and s == sw and p == pw and len(set(getattr(module, "output_padding", (0,)))) == 1
+    return (
+        square
+        and k % s == 0
+        and p < k
+        and module.groups == 1
+        and module.dilation == (1, 1)
+        and module.padding_mode == "zeros"
+        and min(module.in_channels, module.out_channels) > 1
+    )
+
+
+def use_matmul_convolutions(model: nn.Module) -> int:
+    """Switch every supported convolution of `model` to its matmul form, in place; returns
+    how many were switched."""
+    switched = 0
+    for module in model.modules():
+        if supported(module):
+            module.__class__ = _SWAPS[type(module)]
+            switched += 1
+    return switched
