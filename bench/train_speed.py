@@ -15,7 +15,7 @@ PART: throughput (the systems interleaved), flops (zoo's achieved FLOP/s from th
 figures, against the device's float32 and bfloat16 matmul rates), sampling (samples/s of
 zoo's vae against the same decoder called bare and pythae's NormalSampler, and of the
 default gan and vqvae), target (the default recipe as it ships against pythae's own nets),
-startup, profile (where a step's time goes, in float32 and with bf16 + channels_last).
+startup, profile (where a step's time goes, in float32, with bf16 + channels_last, and fastest).
 Prints a table and merges the figures into bench/train_speed.json.
 """
 
@@ -310,25 +310,33 @@ def worker_pythae_sampling(args) -> dict:
 
 
 def worker_profile(args) -> dict:
-    """Where a training step's time goes, in float32 and with bf16 autocast + channels_last:
-    ms per step and each op's own time per step (torch.profiler, 30 steps after 10 warm-up)."""
+    """Where a training step's time goes, in float32, with bf16 autocast + channels_last, and
+    with those and matmul convolutions + fused Adam (`fastest`): ms per step and each op's own
+    time per step (torch.profiler, 30 steps after 10 warm-up)."""
     import zoo
 
     x = zoo.load_dataset("mnist-5k").train.x.to(args.device)
-    return {"fp32": profile_steps(x, low_precision=False), "bf16+channels_last": profile_steps(x, low_precision=True)}
+    return {
+        "fp32": profile_steps(x, low_precision=False),
+        "bf16+channels_last": profile_steps(x, low_precision=True),
+        "fastest": profile_steps(x, low_precision=True, fastest=True),
+    }
 
 
-def profile_steps(x, low_precision: bool) -> dict:
+def profile_steps(x, low_precision: bool, fastest: bool = False) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     import zoo
+    from zoo.matmul_conv import use_matmul_convolutions
 
     torch.manual_seed(SEED)
     model = bench_vae().to(x.device)
     if low_precision:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    if fastest:
+        use_matmul_convolutions(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, fused=fastest or None)
 
     def step(b: int) -> None:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low_precision):
@@ -481,14 +489,22 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
     return {"epochs": epochs, "throughput": summary}
 
 
+# (key in the report, matmul precision it is measured against, throughput row)
+FLOPS_ROWS = (
+    ("float32", "float32", "zoo fp32"),
+    ("bfloat16", "bfloat16", "zoo bf16"),
+    ("fastest", "bfloat16", "zoo fastest"),
+)
+
+
 def measure_flops(throughput: dict) -> dict:
     """zoo's achieved training FLOP/s in float32 and with bf16 autocast (from the throughput
     figures), each as a fraction of the device's matmul rate in that precision."""
     flops = {k: v for k, v in run_worker("flops", 0).items() if k != "peak_rss_mb"}
-    for precision, row in (("float32", "zoo fp32"), ("bfloat16", "zoo bf16")):
+    for key, precision, row in FLOPS_ROWS:
         achieved = flops["flops_per_image"] * throughput[row]["images_per_s"]
         peak = flops["matmul_flops"][precision]
-        flops[precision] = {"achieved_flops": achieved, "fraction_of_matmul": achieved / peak}
+        flops[key] = {"achieved_flops": achieved, "fraction_of_matmul": achieved / peak}
     return flops
 
 
@@ -548,11 +564,11 @@ def print_report(report: dict) -> None:
             f"{pythae_own['seconds']:.0f} s, test −ELBO {pythae_own['nelbo']:.1f}"
             + (f"; zoo is {t['speedup']:.1f}× sooner" if t["speedup"] else "")
         )
-    for precision in ("float32", "bfloat16"):
-        f = report.get("flops", {}).get(precision)
+    for key, precision, row in FLOPS_ROWS:
+        f = report.get("flops", {}).get(key)
         if f:
             print(
-                f"{precision}: achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} "
+                f"{row}: achieved {f['achieved_flops'] / 1e9:.1f} GFLOP/s = {f['fraction_of_matmul']:.1%} "
                 f"of {precision} matmul ({report['flops']['matmul_flops'][precision] / 1e9:.0f} GFLOP/s)"
             )
     for group, rows in report.get("sampling", {}).items():
