@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -401,16 +402,31 @@ def export_data(path: Path) -> None:
     np.savez(path, train=splits.train.x.numpy(), test=splits.test.x.numpy())
 
 
+def zoo_command() -> str:
+    """The `zoo` command of the environment running this script, activated or not."""
+    beside = Path(sys.executable).with_name("zoo")
+    found = str(beside) if beside.exists() else shutil.which("zoo")
+    if found is None:
+        raise SystemExit("no `zoo` command here: install zoo into this environment first (pip install -e .)")
+    return found
+
+
 def startup_seconds(args: list[str], repeats: int = 5) -> float:
+    command = zoo_command()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(["zoo", *args], capture_output=True, check=True)
+        subprocess.run([command, *args], capture_output=True, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 PARTS = ("throughput", "flops", "sampling", "target", "startup", "profile")
+REPORT = HERE / "train_speed.json"
+
+
+def _saved_report() -> dict:
+    return json.loads(REPORT.read_text()) if REPORT.exists() else {}
 
 
 def main() -> None:
@@ -428,28 +444,32 @@ def main() -> None:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     parts = options.parts or PARTS
     epochs, repeats = (2, 1) if options.quick else (options.epochs, options.repeats)
+    if "startup" in parts:
+        zoo_command()  # fail now, not after the long parts
+    if "flops" in parts and "throughput" not in parts and "throughput" not in _saved_report():
+        parser.error("the flops part needs the throughput figures: run the throughput part first")
     RESULTS.mkdir(exist_ok=True)
     pythae_python = ensure_pythae()
     data = RESULTS / "mnist-5k.npz"
     export_data(data)
-    out = HERE / "train_speed.json"
-    report = json.loads(out.read_text()) if out.exists() else {}
+    report = _saved_report()
     report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE})
-    if "throughput" in parts:
-        report.update(measure_throughput(epochs, repeats, pythae_python, data))
-    if "flops" in parts:
-        if "throughput" not in report:
-            parser.error("the flops part needs the throughput figures: run the throughput part first")
-        report["flops"] = measure_flops(report["throughput"])
-    if "sampling" in parts:
-        report["sampling"] = measure_sampling(repeats, pythae_python)
-    if "target" in parts:
-        report.update(measure_time_to_target(pythae_python, data))
-    if "startup" in parts:
-        report["startup_seconds"] = {"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])}
-    if "profile" in parts:
-        report["profile"] = {k: v for k, v in run_worker("profile", 0).items() if k != "peak_rss_mb"}
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    measures = {
+        "throughput": lambda: report.update(measure_throughput(epochs, repeats, pythae_python, data)),
+        "flops": lambda: report.update(flops=measure_flops(report["throughput"])),
+        "sampling": lambda: report.update(sampling=measure_sampling(repeats, pythae_python)),
+        "target": lambda: report.update(measure_time_to_target(pythae_python, data)),
+        "startup": lambda: report.update(
+            startup_seconds={"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])}
+        ),
+        "profile": lambda: report.update(
+            profile={k: v for k, v in run_worker("profile", 0).items() if k != "peak_rss_mb"}
+        ),
+    }
+    for part in PARTS:
+        if part in parts:
+            measures[part]()
+            REPORT.write_text(json.dumps(report, indent=2) + "\n")  # after each part: a late failure keeps it
     print_report(report)
 
 
@@ -502,6 +522,8 @@ def measure_flops(throughput: dict) -> dict:
     figures), each as a fraction of the device's matmul rate in that precision."""
     flops = {k: v for k, v in run_worker("flops", 0).items() if k != "peak_rss_mb"}
     for key, precision, row in FLOPS_ROWS:
+        if row not in throughput:  # figures from before that row existed
+            continue
         achieved = flops["flops_per_image"] * throughput[row]["images_per_s"]
         peak = flops["matmul_flops"][precision]
         flops[key] = {"achieved_flops": achieved, "fraction_of_matmul": achieved / peak}

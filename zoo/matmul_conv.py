@@ -34,14 +34,17 @@ def _windows(t: torch.Tensor, out_h: int, out_w: int, k: int, step: int) -> torc
     return windows.reshape(n * out_h * out_w, k * k * c)
 
 
-def _conv(x: torch.Tensor, weight: torch.Tensor, s: int, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s: int, p: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """NHWC x (N, H, W, C) convolved with weight (O, C, k, k): NHWC output and the windows."""
     n, h, w, c = x.shape
     o, _, k, _ = weight.shape
     out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     padded = _pad(x, p, s * (out_h - 1) + k - h - p, p, s * (out_w - 1) + k - w - p)
     rows = _windows(padded, out_h, out_w, k, s)
-    out = rows @ weight.permute(2, 3, 1, 0).reshape(k * k * c, o)
+    matrix = weight.permute(2, 3, 1, 0).reshape(k * k * c, o)
+    out = rows @ matrix if bias is None else torch.addmm(bias, rows, matrix)
     return out.view(n, out_h, out_w, o), rows
 
 
@@ -56,7 +59,10 @@ def _conv_adjoint(g: torch.Tensor, weight: torch.Tensor, s: int, p: int, h: int,
     flipped = weight.view(o, c, q, s, q, s).flip(2, 4).permute(2, 4, 0, 3, 5, 1).reshape(q * q * o, s * s * c)
     blocks = (rows @ flipped).view(n, blocks_h, blocks_w, s, s, c)
     padded = blocks.permute(0, 1, 3, 2, 4, 5).reshape(n, blocks_h * s, blocks_w * s, c)
-    return _pad(padded, -p, h + p - blocks_h * s, -p, w + p - blocks_w * s)
+    short_h, short_w = h + p - blocks_h * s, w + p - blocks_w * s  # > 0: rows no window reaches
+    if short_h > 0 or short_w > 0:
+        padded = _pad(padded, 0, max(short_h, 0), 0, max(short_w, 0))
+    return padded[:, p : p + h, p : p + w]
 
 
 def _weight_grad(rows: torch.Tensor, g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -71,10 +77,10 @@ def _bias_grad(g: torch.Tensor) -> torch.Tensor:
 class _Conv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, s, p):
-        out, rows = _conv(x, weight, s, p)
+        out, rows = _conv(x, weight, bias, s, p)
         ctx.save_for_backward(rows, weight)
         ctx.geometry = (s, p, x.shape[1], x.shape[2])
-        return out if bias is None else out + bias
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -107,7 +113,7 @@ class _ConvTranspose(torch.autograd.Function):
         s, p = ctx.geometry
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         g = g.contiguous()
-        gx, rows = _conv(g, weight, s, p)
+        gx, rows = _conv(g, weight, None, s, p)
         return (
             gx if need_x else None,
             _weight_grad(rows, x, weight.shape) if need_weight else None,
@@ -162,9 +168,9 @@ def supported(module: nn.Module) -> bool:
     if type(module) not in _SWAPS or isinstance(module.padding, str):
         return False
     (k, kw), (s, sw), (p, pw) = module.kernel_size, module.stride, module.padding
-    square = k == kw and s == sw and p == pw and len(set(getattr(module, "output_padding", (0,)))) == 1
+    extra_h, extra_w = getattr(module, "output_padding", (0, 0))  # transposed convolutions only
     return (
-        square
+        (k, s, p, extra_h) == (kw, sw, pw, extra_w)
         and k % s == 0
         and p < k
         and module.groups == 1

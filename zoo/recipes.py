@@ -148,6 +148,10 @@ def load_recipe(
     return validate_recipe(data)
 
 
+#: Train options that shape the model once for every stage, so a stage cannot override them.
+WHOLE_RUN = {"channels_last", "matmul_conv"}
+
+
 def validate_recipe(data: dict[str, Any]) -> Recipe:
     """Check everything a run will need: schema, data name, model config, stage configs."""
     recipe = from_dict(Recipe, data, where="recipe")
@@ -159,6 +163,10 @@ def validate_recipe(data: dict[str, Any]) -> Recipe:
     for stage in recipe.stages:
         if stage not in cls.stages:
             raise InvalidInputError(f"unknown stage 'stages.{stage}'{did_you_mean(stage, cls.stages)}")
+        misplaced = sorted(WHOLE_RUN & set(recipe.stages[stage]))
+        if misplaced:
+            key = misplaced[0]
+            raise InvalidInputError(f"stages.{stage}.{key}: set train.{key} instead; it applies to the whole run")
     for stage in cls.stages:
         _check_timm_names(recipe.stage_train(stage), f"stages.{stage}" if stage in recipe.stages else "train")
     return recipe

@@ -44,6 +44,13 @@ def test_bad_overrides_are_refused_before_training(overrides, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["matmul_conv", "channels_last"])
+def test_options_that_shape_the_model_for_the_whole_run_are_refused_per_stage(key):
+    with pytest.raises(InvalidInputError, match=f"stages.prior.{key}: set train.{key} instead"):
+        load_recipe("vqvae", None, [f"stages.prior.{key}=true"])
+    assert getattr(load_recipe("vqvae", None, [f"train.{key}=true"]).stage_train("prior"), key)
+
+
 def test_unknown_recipe_name_suggests_the_closest():
     with pytest.raises(NotFoundError, match="no recipe 'mnst'; did you mean 'mnist'"):
         load_recipe("vae", "mnst")
