@@ -479,7 +479,7 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
         "bf16": ["precision=bf16"],
         "channels_last": ["channels_last=true"],
         "compile": ["compile=true"],
-        "matmul_conv": ["matmul_conv=true"],
+        "bf16+matmul_conv": ["precision=bf16", "matmul_conv=true"],
         "fused adam": ["optimizer.fused=true"],
         "bf16+cl+compile": ["precision=bf16", "channels_last=true", "compile=true"],
         "fastest": ["precision=bf16", "channels_last=true", "matmul_conv=true", "optimizer.fused=true"],

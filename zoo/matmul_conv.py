@@ -11,7 +11,9 @@ stride-1 convolution of the output gradient over s×s space-to-depth blocks, wit
 kernel flipped. A transposed convolution is that adjoint, so it reuses the same pieces.
 
 Swapping a layer changes its class, not its parameters: the state dict, the weights file
-and the function computed stay the same, up to floating-point rounding.
+and the function computed stay the same, up to floating-point rounding. The swapped layers
+compute this way under autocast (bf16, fp16) only: in float32, where a CPU has no faster
+matmul units to gain from, oneDNN's kernels are the faster ones.
 """
 
 from __future__ import annotations
@@ -125,37 +127,56 @@ class _ConvTranspose(torch.autograd.Function):
         )
 
 
-def _nhwc_operands(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """x as NHWC and the parameters, in the dtype autocast would run the convolution in."""
+def conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
+    """`F.conv2d` (groups 1, dilation 1, square kernel a multiple of the stride) as gathers
+    and matmuls, in the inputs' dtype; NCHW in and out (the output channels-last in memory)."""
+    nhwc = x.permute(0, 2, 3, 1).contiguous()
+    return _Conv.apply(nhwc, weight, bias, stride, padding).permute(0, 3, 1, 2)
+
+
+def conv_transpose2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+) -> torch.Tensor:
+    """`F.conv_transpose2d` under the same conditions, likewise."""
+    k = weight.shape[-1]
+    h, w = ((size - 1) * stride - 2 * padding + k + output_padding for size in x.shape[2:])
+    nhwc = x.permute(0, 2, 3, 1).contiguous()
+    return _ConvTranspose.apply(nhwc, weight, bias, stride, padding, h, w).permute(0, 3, 1, 2)
+
+
+def _in_autocast_dtype(function, module: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, *geometry: int):
+    """`function` on x and the module's parameters cast as autocast would cast them."""
     device = x.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    dtype = torch.get_autocast_dtype(device)
     bias = None if module.bias is None else module.bias.to(dtype)
-    return x.to(dtype).permute(0, 2, 3, 1).contiguous(), module.weight.to(dtype), bias
+    with torch.autocast(device, enabled=False):
+        return function(x.to(dtype), module.weight.to(dtype), bias, *geometry)
 
 
 class MatmulConv2d(nn.Conv2d):
-    """An `nn.Conv2d` (square kernel a multiple of the stride, groups 1, dilation 1, zero
-    padding) computed by `_Conv`."""
+    """An `nn.Conv2d` that, under autocast, is computed by `conv2d`. In float32 (the trainer's
+    held-out evaluation, for one) torch's own kernels are faster, so they run."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, weight, bias = _nhwc_operands(self, x)
-        with torch.autocast(x.device.type, enabled=False):
-            out = _Conv.apply(x, weight, bias, self.stride[0], self.padding[0])
-        return out.permute(0, 3, 1, 2)
+        if not torch.is_autocast_enabled(x.device.type):
+            return super().forward(x)
+        return _in_autocast_dtype(conv2d, self, x, self.stride[0], self.padding[0])
 
 
 class MatmulConvTranspose2d(nn.ConvTranspose2d):
-    """An `nn.ConvTranspose2d` under the same conditions, computed by `_ConvTranspose`."""
+    """An `nn.ConvTranspose2d` that, under autocast, is computed by `conv_transpose2d`."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None:
+        if output_size is not None or not torch.is_autocast_enabled(x.device.type):
             return super().forward(x, output_size)
-        (k, _), (s, _), (p, _), (extra, _) = self.kernel_size, self.stride, self.padding, self.output_padding
-        h, w = ((size - 1) * s - 2 * p + k + extra for size in x.shape[2:])
-        x, weight, bias = _nhwc_operands(self, x)
-        with torch.autocast(x.device.type, enabled=False):
-            out = _ConvTranspose.apply(x, weight, bias, s, p, h, w)
-        return out.permute(0, 3, 1, 2)
+        return _in_autocast_dtype(conv_transpose2d, self, x, self.stride[0], self.padding[0], self.output_padding[0])
 
 
 _SWAPS = {nn.Conv2d: MatmulConv2d, nn.ConvTranspose2d: MatmulConvTranspose2d}

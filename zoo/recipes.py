@@ -72,8 +72,8 @@ class TrainConfig:
     channels_last: bool = False
     #: Run the model through torch.compile (a one-off compile cost at start).
     compile: bool = False
-    #: Compute the model's convolutions as window gathers and matmuls (`zoo.matmul_conv`),
-    #: which beats oneDNN's kernels for small convolutions on CPUs, most of all under bf16.
+    #: Under bf16/fp16 autocast, compute the model's convolutions as window gathers and
+    #: matmuls (`zoo.matmul_conv`), which beats oneDNN's kernels for small convolutions on CPUs.
     matmul_conv: bool = False
     #: Clip the gradient norm of each objective's parameters to this; 0 turns it off. The
     #: norm before clipping is logged as `grad_norm` either way (not under fp16).
@@ -168,7 +168,14 @@ def validate_recipe(data: dict[str, Any]) -> Recipe:
             key = misplaced[0]
             raise InvalidInputError(f"stages.{stage}.{key}: set train.{key} instead; it applies to the whole run")
     for stage in cls.stages:
-        _check_timm_names(recipe.stage_train(stage), f"stages.{stage}" if stage in recipe.stages else "train")
+        where = f"stages.{stage}" if stage in recipe.stages else "train"
+        config = recipe.stage_train(stage)
+        _check_timm_names(config, where)
+        if recipe.train.matmul_conv and config.precision == "fp32":
+            raise InvalidInputError(
+                f"train.matmul_conv speeds up bf16 and fp16 training only, and {where}.precision is fp32: "
+                "set train.precision=bf16"
+            )
     return recipe
 
 

@@ -9,7 +9,7 @@ import zoo
 from tests.conftest import TINY
 from tests.core.test_trainer import NanAfter, eval_records, weights
 from zoo.errors import InvalidInputError
-from zoo.matmul_conv import MatmulConv2d, MatmulConvTranspose2d, use_matmul_convolutions
+from zoo.matmul_conv import MatmulConv2d, MatmulConvTranspose2d, conv2d, conv_transpose2d, use_matmul_convolutions
 from zoo.registry import families
 
 
@@ -22,9 +22,19 @@ def layers(kind, k, s):
             yield from (nn.ConvTranspose2d(c_in, c_out, k, s, p, output_padding=e) for e in range(s))
 
 
-def output_and_grads(layer, x, g):
-    y = layer(x)
+def output_and_grads(function, x, layer, g):
+    y = function(x, layer)
     return [y, *torch.autograd.grad(y, [x, layer.weight, layer.bias], g)]
+
+
+def torch_layer(x, layer):
+    return layer(x)
+
+
+def matmul_layer(x, layer):
+    if isinstance(layer, nn.ConvTranspose2d):
+        return conv_transpose2d(x, layer.weight, layer.bias, layer.stride[0], layer.padding[0], layer.output_padding[0])
+    return conv2d(x, layer.weight, layer.bias, layer.stride[0], layer.padding[0])
 
 
 @pytest.mark.parametrize("kind", ["conv", "transposed"])
@@ -42,24 +52,28 @@ def test_matmul_convolutions_compute_torch_outputs_and_all_three_gradients(kind,
             if expected_y.shape[-1] < 1:
                 continue
             g = torch.randn_like(expected_y)
-            swapped = copy.deepcopy(layer)
-            assert use_matmul_convolutions(swapped) == 1
-            for a, b in zip(output_and_grads(layer, x, g), output_and_grads(swapped, x, g), strict=True):
+            expected, got = output_and_grads(torch_layer, x, layer, g), output_and_grads(matmul_layer, x, layer, g)
+            for a, b in zip(expected, got, strict=True):
                 assert a.shape == b.shape
                 assert (a - b).abs().max().item() < 1e-10
             checked += 1
     assert checked >= 16
 
 
-def test_under_bf16_autocast_they_agree_with_torch_to_bf16_rounding():
+def test_swapped_layers_compute_with_matmuls_under_autocast_and_with_torch_in_float32():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(8, 32, 4, 2, 1), nn.SiLU(), nn.ConvTranspose2d(32, 8, 4, 2, 1))
     swapped = copy.deepcopy(net)
-    use_matmul_convolutions(swapped)
+    assert use_matmul_convolutions(swapped) == 2
     x = torch.randn(16, 8, 14, 14)
+    assert torch.equal(net(x), swapped(x))  # float32: torch's kernels themselves
     with torch.autocast("cpu", dtype=torch.bfloat16):
         a, b = net(x), swapped(x)
+        by_hand = matmul_layer(
+            torch.nn.functional.silu(matmul_layer(x.bfloat16(), net[0].bfloat16())), net[2].bfloat16()
+        )
     assert a.dtype == b.dtype == torch.bfloat16
+    assert torch.equal(b, by_hand)
     assert ((a.float() - b.float()).norm() / a.float().norm()).item() < 1e-2
     b.float().square().mean().backward()
     assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in swapped.parameters())
@@ -85,9 +99,10 @@ def test_only_supported_layers_are_switched_and_the_state_dict_is_unchanged():
 
 
 def test_training_with_matmul_convolutions_and_fused_adam_learns_the_same_model(tmp_path):
-    plain = zoo.train("vae", overrides=TINY, out=str(tmp_path / "plain"))
+    bf16 = [*TINY, "train.precision=bf16"]
+    plain = zoo.train("vae", overrides=bf16, out=str(tmp_path / "plain"))
     fast = zoo.train(
-        "vae", overrides=[*TINY, "train.matmul_conv=true", "train.optimizer.fused=true"], out=str(tmp_path / "fast")
+        "vae", overrides=[*bf16, "train.matmul_conv=true", "train.optimizer.fused=true"], out=str(tmp_path / "fast")
     )
     assert fast.metrics["nelbo"] == pytest.approx(plain.metrics["nelbo"], rel=1e-3)
     assert [r["nelbo"] for r in eval_records(fast.path)] == pytest.approx(
@@ -104,7 +119,8 @@ def test_matmul_conv_on_a_model_without_convolutions_is_refused_before_a_run_fol
     zoo.register(NanAfter)
     try:
         with pytest.raises(InvalidInputError, match="train.matmul_conv: the model has no convolution it applies to"):
-            zoo.train("nan-after", overrides=["data=digits", "train.matmul_conv=true"], out=str(tmp_path))
+            overrides = ["data=digits", "train.matmul_conv=true", "train.precision=bf16"]
+            zoo.train("nan-after", overrides=overrides, out=str(tmp_path))
         assert not any(tmp_path.iterdir())
     finally:
         families.unregister("nan-after")
@@ -114,3 +130,8 @@ def test_fused_is_refused_for_an_optimizer_without_it(tmp_path):
     with pytest.raises(InvalidInputError, match="optimizer 'lamb': .*unexpected keyword argument 'fused'"):
         overrides = [*TINY, "train.optimizer.name=lamb", "train.optimizer.fused=true"]
         zoo.train("vae", overrides=overrides, out=str(tmp_path))
+
+
+def test_matmul_conv_in_float32_is_refused_with_what_to_set(tmp_path):
+    with pytest.raises(InvalidInputError, match="train.matmul_conv speeds up bf16 and fp16 training only, and train"):
+        zoo.train("vae", overrides=[*TINY, "train.matmul_conv=true"], out=str(tmp_path))

@@ -48,7 +48,7 @@ def test_bad_overrides_are_refused_before_training(overrides, message):
 def test_options_that_shape_the_model_for_the_whole_run_are_refused_per_stage(key):
     with pytest.raises(InvalidInputError, match=f"stages.prior.{key}: set train.{key} instead"):
         load_recipe("vqvae", None, [f"stages.prior.{key}=true"])
-    assert getattr(load_recipe("vqvae", None, [f"train.{key}=true"]).stage_train("prior"), key)
+    assert getattr(load_recipe("vqvae", None, [f"train.{key}=true", "train.precision=bf16"]).stage_train("prior"), key)
 
 
 def test_unknown_recipe_name_suggests_the_closest():
