@@ -36,18 +36,23 @@ def _windows(t: torch.Tensor, out_h: int, out_w: int, k: int, step: int) -> torc
     return windows.reshape(n * out_h * out_w, k * k * c)
 
 
-def _conv(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s: int, p: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """NHWC x (N, H, W, C) convolved with weight (O, C, k, k): NHWC output and the windows."""
-    n, h, w, c = x.shape
-    o, _, k, _ = weight.shape
+def _conv_rows(x: torch.Tensor, k: int, s: int, p: int) -> torch.Tensor:
+    """The windows a k×k, stride-s, padding-p convolution of NHWC x (N, H, W, C) reads."""
+    _, h, w, _ = x.shape
     out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     padded = _pad(x, p, s * (out_h - 1) + k - h - p, p, s * (out_w - 1) + k - w - p)
-    rows = _windows(padded, out_h, out_w, k, s)
+    return _windows(padded, out_h, out_w, k, s)
+
+
+def _conv(
+    x: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s: int, p: int
+) -> torch.Tensor:
+    """NHWC x (N, H, W, C), whose windows are `rows`, convolved with weight (O, C, k, k)."""
+    n, h, w, c = x.shape
+    o, _, k, _ = weight.shape
     matrix = weight.permute(2, 3, 1, 0).reshape(k * k * c, o)
     out = rows @ matrix if bias is None else torch.addmm(bias, rows, matrix)
-    return out.view(n, out_h, out_w, o), rows
+    return out.view(n, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1, o)
 
 
 def _conv_adjoint(g: torch.Tensor, weight: torch.Tensor, s: int, p: int, h: int, w: int) -> torch.Tensor:
@@ -79,10 +84,10 @@ def _bias_grad(g: torch.Tensor) -> torch.Tensor:
 class _Conv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, s, p):
-        out, rows = _conv(x, weight, bias, s, p)
+        rows = _conv_rows(x, weight.shape[-1], s, p)
         ctx.save_for_backward(rows, weight)
         ctx.geometry = (s, p, x.shape[1], x.shape[2])
-        return out
+        return _conv(x, rows, weight, bias, s, p)
 
     @staticmethod
     def backward(ctx, g):
@@ -115,9 +120,9 @@ class _ConvTranspose(torch.autograd.Function):
         s, p = ctx.geometry
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         g = g.contiguous()
-        gx, rows = _conv(g, weight, None, s, p)
+        rows = _conv_rows(g, weight.shape[-1], s, p)
         return (
-            gx if need_x else None,
+            _conv(g, rows, weight, None, s, p) if need_x else None,
             _weight_grad(rows, x, weight.shape) if need_weight else None,
             _bias_grad(g) if need_bias else None,
             None,
