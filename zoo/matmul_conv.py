@@ -77,8 +77,13 @@ def _weight_grad(rows: torch.Tensor, g: torch.Tensor, shape: torch.Size) -> torc
     return (g.reshape(-1, o).t() @ rows).view(o, k, k, c).permute(0, 3, 1, 2)
 
 
-def _bias_grad(g: torch.Tensor) -> torch.Tensor:
-    return g.reshape(-1, g.shape[-1]).sum(0)
+def _gradients(ctx, g: torch.Tensor, input_grad, weight_grad) -> tuple[torch.Tensor | None, ...]:
+    """What autograd asks of a backward pass over (x, weight, bias, *geometry): each of the
+    three gradients only where needed, None for the geometry arguments."""
+    need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+    geometry = (None,) * (len(ctx.needs_input_grad) - 3)
+    bias_grad = g.reshape(-1, g.shape[-1]).sum(0) if need_bias else None
+    return (input_grad() if need_x else None, weight_grad() if need_weight else None, bias_grad, *geometry)
 
 
 class _Conv(torch.autograd.Function):
@@ -93,14 +98,9 @@ class _Conv(torch.autograd.Function):
     def backward(ctx, g):
         rows, weight = ctx.saved_tensors
         s, p, h, w = ctx.geometry
-        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         g = g.contiguous()
-        return (
-            _conv_adjoint(g, weight, s, p, h, w) if need_x else None,
-            _weight_grad(rows, g, weight.shape) if need_weight else None,
-            _bias_grad(g) if need_bias else None,
-            None,
-            None,
+        return _gradients(
+            ctx, g, lambda: _conv_adjoint(g, weight, s, p, h, w), lambda: _weight_grad(rows, g, weight.shape)
         )
 
 
@@ -118,17 +118,10 @@ class _ConvTranspose(torch.autograd.Function):
     def backward(ctx, g):
         x, weight = ctx.saved_tensors
         s, p = ctx.geometry
-        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         g = g.contiguous()
         rows = _conv_rows(g, weight.shape[-1], s, p)
-        return (
-            _conv(g, rows, weight, None, s, p) if need_x else None,
-            _weight_grad(rows, x, weight.shape) if need_weight else None,
-            _bias_grad(g) if need_bias else None,
-            None,
-            None,
-            None,
-            None,
+        return _gradients(
+            ctx, g, lambda: _conv(g, rows, weight, None, s, p), lambda: _weight_grad(rows, x, weight.shape)
         )
 
 
