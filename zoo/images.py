@@ -45,7 +45,9 @@ def save_png(image: Tensor, path: str | os.PathLike, scale: int = 1) -> Path:
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    # zlib's fastest level: 3-5x faster than PIL's default 6 for files ~10-40% larger
+    # (sample grids are written after every epoch)
+    picture.save(buffer, format="PNG", compress_level=1)
     try:
         atomic.write_bytes(path, buffer.getvalue())
     except OSError as err:
@@ -56,7 +58,9 @@ def save_png(image: Tensor, path: str | os.PathLike, scale: int = 1) -> Path:
 def save_grid(images: Tensor, path: str | os.PathLike, columns: int | None = None) -> Path:
     """Save images as one grid PNG; small images are enlarged so the grid is readable."""
     scale = max(1, math.ceil(56 / max(images.shape[-2], 1)))
-    return save_png(grid(images, columns), path, scale=scale)
+    picture = grid(images, columns)
+    # make_grid repeats a grey channel three times; write grey grids with one (a third of the bytes)
+    return save_png(picture[:1] if images.shape[1] == 1 else picture, path, scale=scale)
 
 
 def save_comparison(originals: Tensor, reconstructions: Tensor, path: str | os.PathLike) -> Path:

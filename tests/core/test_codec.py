@@ -141,10 +141,10 @@ def test_the_library_refuses_other_weights_and_families_without_codes(vqvae_run,
 
 # ----------------------------------------------------------------------------- CLI
 def grid_cell(grid: np.ndarray, index: int, columns: int, size: int = 28, padding: int = 2, scale: int = 2):
-    """The image at `index` of a torchvision grid PNG enlarged `scale` times (first channel)."""
+    """The image at `index` of a torchvision grid PNG enlarged `scale` times (a grey grid)."""
     row, col = divmod(index, columns)
     top, left = (padding + row * (size + padding)) * scale, (padding + col * (size + padding)) * scale
-    return grid[top : top + size * scale : scale, left : left + size * scale : scale, 0]
+    return grid[top : top + size * scale : scale, left : left + size * scale : scale]
 
 
 def test_cli_round_trip_restores_zoo_reconstruct_pixel_for_pixel(cli, vqvae_run, tmp_path, monkeypatch):
