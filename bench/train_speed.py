@@ -3,9 +3,10 @@
 Same networks (the default vae recipe's conv 32-64-128 with a 16-d code), same data
 (mnist-5k train split, 4,000 images), batch size 64, Adam at a constant 2e-3, seed 0,
 each epoch followed by a test evaluation. Each measurement runs in its own process (so
-peak RSS is its own), imports and data loading excluded; systems are interleaved and
-repeated, and the median is reported. Also: zoo's speed options, time to a target test
-−ELBO, achieved FLOP/s against the machine's matmul rates, sampling throughput, CLI start-up.
+peak RSS is its own), imports and data loading excluded; systems are interleaved over
+5 rounds: images/s is the median over rounds, a ratio the median of the rounds' ratios.
+Also: zoo's speed options, time to a target test −ELBO, achieved FLOP/s against the
+machine's matmul rates, sampling throughput, CLI start-up.
 
     python bench/train_speed.py [PART ...]   # all parts (creates bench/.venv-pythae first)
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
@@ -434,7 +435,7 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", help=f"Which figures: {', '.join(PARTS)} (default: all).")
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", help="where every system trains: cpu or cuda")
     options = parser.parse_args()
     global DEVICE
@@ -473,8 +474,15 @@ def main() -> None:
     print_report(report)
 
 
+# (ratio key in the report, the throughput row it is a ratio to)
+REFERENCES = (("vs_bare", "bare loop"), ("vs_pythae", "pythae"))
+
+
 def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path) -> dict:
-    """images/s of every system (interleaved repeats, medians) and the achieved FLOP/s."""
+    """images/s of every system (median over interleaved rounds) and its ratios to the bare
+    loop and to pythae (each the median of the ratios within a round: a round runs every
+    system back to back, under much the same machine load, and a load spike spoils one
+    round's ratios, not the median)."""
     speed_options = {
         "bf16": ["precision=bf16"],
         "channels_last": ["channels_last=true"],
@@ -484,28 +492,34 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
         "bf16+cl+compile": ["precision=bf16", "channels_last=true", "compile=true"],
         "fastest": ["precision=bf16", "channels_last=true", "matmul_conv=true", "optimizer.fused=true"],
     }
-    runs: dict[str, list[dict]] = {}
-    for _ in range(repeats):  # interleaved, so drifts in machine load hit every system alike
-        runs.setdefault("zoo fp32", []).append(run_worker("zoo", epochs))
-        runs.setdefault("bare loop", []).append(run_worker("bare", epochs))
-        runs.setdefault("pythae", []).append(run_worker("pythae", epochs, pythae_python, ["--data", str(data)]))
-        for label, opts in speed_options.items():
-            extra = [a for o in opts for a in ("--option", o)]
-            runs.setdefault(f"zoo {label}", []).append(run_worker("zoo", epochs, extra=extra))
+    systems = {
+        "zoo fp32": functools.partial(run_worker, "zoo", epochs),
+        "bare loop": functools.partial(run_worker, "bare", epochs),
+        "pythae": functools.partial(run_worker, "pythae", epochs, pythae_python, ["--data", str(data)]),
+    }
+    for label, opts in speed_options.items():
+        extra = [a for o in opts for a in ("--option", o)]
+        systems[f"zoo {label}"] = functools.partial(run_worker, "zoo", epochs, extra=extra)
+    labels = list(systems)
+    runs: dict[str, list[dict]] = {label: [] for label in labels}
+    for r in range(repeats):  # interleaved, each round starting one system later
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            runs[label].append(systems[label]())
+
+    def rates(label: str) -> list[float]:
+        return [run["images"] / run["seconds"] for run in runs[label]]
 
     summary = {}
     for label, results in runs.items():
+        vs = {ref: [a / b for a, b in zip(rates(label), rates(name), strict=True)] for ref, name in REFERENCES}
         summary[label] = {
-            "images_per_s": statistics.median(r["images"] / r["seconds"] for r in results),
+            "images_per_s": statistics.median(rates(label)),
             "nelbo": statistics.median(r["nelbo"] for r in results),
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
             "repeats": len(results),
+            **{ref: statistics.median(ratios) for ref, ratios in vs.items()},
+            **{f"{ref}_range": [min(ratios), max(ratios)] for ref, ratios in vs.items()},
         }
-    base = summary["pythae"]["images_per_s"]
-    bare = summary["bare loop"]["images_per_s"]
-    for row in summary.values():
-        row["vs_bare"] = row["images_per_s"] / bare
-        row["vs_pythae"] = row["images_per_s"] / base
     return {"epochs": epochs, "throughput": summary}
 
 
@@ -568,11 +582,15 @@ def measure_time_to_target(pythae_python: str, data: Path) -> dict:
 
 
 def print_report(report: dict) -> None:
-    print(f"{'system':<18}{'images/s':>10}{'× bare':>8}{'× pythae':>10}{'test −ELBO':>12}{'peak RSS MB':>13}")
+    print(
+        f"{'system':<18}{'images/s':>10}{'× bare':>8}{'× pythae':>10}{'(rounds)':>13}"
+        f"{'test −ELBO':>12}{'peak RSS MB':>13}"
+    )
     for label, row in report.get("throughput", {}).items():
+        low, high = row["vs_pythae_range"]
         print(
             f"{label:<18}{row['images_per_s']:>10.0f}{row['vs_bare']:>8.2f}{row['vs_pythae']:>10.2f}"
-            f"{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
+            f"{f'{low:.2f}–{high:.2f}':>13}{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
         )
     if "time_to_target" in report:
         default, pythae_own, t = report["default_recipe"], report["pythae_own_nets_3_epochs"], report["time_to_target"]
