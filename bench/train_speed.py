@@ -4,7 +4,8 @@ Same networks (the default vae recipe's conv 32-64-128 with a 16-d code), same d
 (mnist-5k train split, 4,000 images), batch size 64, Adam at a constant 2e-3, seed 0,
 each epoch followed by a test evaluation. Each measurement runs in its own process (so
 peak RSS is its own), imports and data loading excluded; systems are interleaved over
-5 rounds: images/s is the median over rounds, a ratio the median of the rounds' ratios.
+rounds (--repeats, 5): images/s is the median over rounds, a ratio the median of the
+rounds' ratios.
 Also: zoo's speed options, time to a target test −ELBO, achieved FLOP/s against the
 machine's matmul rates, sampling throughput, CLI start-up.
 
