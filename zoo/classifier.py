@@ -141,16 +141,20 @@ def _augment(images: Tensor, generator: torch.Generator) -> Tensor:
 
 @torch.no_grad()
 def embed(model: DigitClassifier, images: Tensor, batch_size: int = 500) -> Tensor:
-    """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's device."""
+    """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's
+    device, in float32 whatever autocast the caller runs under (a bf16 run's evaluation): the
+    judge's verdict must not depend on who asks."""
     device = next(model.parameters()).device
-    return torch.cat([model.features(x.to(device)).cpu() for x in images.split(batch_size)])
+    with torch.autocast(device.type, enabled=False):
+        return torch.cat([model.features(x.to(device, torch.float32)).cpu() for x in images.split(batch_size)])
 
 
 @torch.no_grad()
 def classify(model: DigitClassifier, features: Tensor) -> tuple[Tensor, Tensor]:
-    """(label, probability of that label) for each image, from its features (`embed`)."""
+    """(label, probability of that label) for each image, from its features (`embed`), in float32."""
     device = next(model.parameters()).device
-    confidence, label = model.logits(features.to(device)).softmax(1).max(1)
+    with torch.autocast(device.type, enabled=False):
+        confidence, label = model.logits(features.to(device, torch.float32)).softmax(1).max(1)
     return label.cpu(), confidence.cpu()
 
 

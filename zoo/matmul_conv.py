@@ -159,8 +159,8 @@ def _in_autocast_dtype(function, module: nn.Conv2d | nn.ConvTranspose2d, x: torc
 
 
 class MatmulConv2d(nn.Conv2d):
-    """An `nn.Conv2d` that, under autocast, is computed by `conv2d`. In float32 (the trainer's
-    held-out evaluation, for one) torch's own kernels are faster, so they run."""
+    """An `nn.Conv2d` that, under autocast, is computed by `conv2d`. In float32 torch's own
+    kernels are faster, so they run."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.is_autocast_enabled(x.device.type):

@@ -4,9 +4,10 @@ Read top to bottom: `train()` resolves a recipe (or a run to resume) and hands i
 `Trainer.fit()`, which builds the model and, for each stage the family declares, one
 optimiser and LR schedule per objective (timm's factories), then loops epochs → batches →
 objectives. After every epoch it gives the family the training split (`after_epoch`, for
-statistics such as the ae's latent Gaussian), evaluates on the test split, writes a sample grid, the
-model folder and a checkpoint. Checkpoints hold everything needed to continue bit for bit:
-weights, optimiser and EMA state, RNG states, position in the epoch.
+statistics such as the ae's latent Gaussian), evaluates on the test split (in the training
+precision), writes a sample grid, the model folder and a checkpoint. Checkpoints hold
+everything needed to continue bit for bit: weights, optimiser and EMA state, RNG states,
+position in the epoch.
 """
 
 from __future__ import annotations
@@ -507,9 +508,12 @@ class Trainer:
             if fitted is not None:
                 fitted.eval().after_epoch(self.train_data, stage)
         model = self._eval_model()
-        metrics = evaluate(
-            model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.recipe.data
-        )
+        # Held out in the precision it trains in, as timm's and Lightning's validation do:
+        # a bf16 run evaluates in bf16 (faster; its figures within bf16 rounding of float32's).
+        with autocast(self.device, self.stage_config.precision):
+            metrics = evaluate(
+                model, self.test_data, self.stage_config.eval_batch_size, self.recipe.seed, stage, self.recipe.data
+            )
         self.metrics = metrics
         if self.world.distributed:
             self._check_replicas(epoch)

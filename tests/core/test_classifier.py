@@ -41,3 +41,14 @@ def test_classifier_is_trained_when_absent_the_same_whatever_the_global_seed(tmp
         assert cached.is_file()
     assert torch.equal(*outputs)
     assert torch.equal(digit_classifier("digits")(x), outputs[0])  # loaded from the cache
+
+
+def test_judge_gives_the_same_verdict_under_a_callers_bf16_autocast():
+    model = digit_classifier("digits")
+    x = load_dataset("digits").test.x
+    features = classifier.embed(model, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as in a bf16 run's held-out evaluation
+        under_autocast = classifier.embed(model, x)
+        verdict = classifier.classify(model, under_autocast)
+    assert under_autocast.dtype == torch.float32 and torch.equal(under_autocast, features)
+    assert all(torch.equal(a, b) for a, b in zip(verdict, classifier.classify(model, features), strict=True))

@@ -14,6 +14,7 @@ from zoo.errors import InvalidInputError, NotFoundError, TrainingError
 from zoo.modelfile import WEIGHTS_FILE
 from zoo.progress import Reporter
 from zoo.registry import families
+from zoo.trainer import evaluate
 
 
 def weights(run_path):
@@ -92,6 +93,18 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tiny_run, tmp_
     assert_same_weights(tiny_run.path, resumed.path)
     assert resumed.metrics == tiny_run.metrics
     assert [r["nelbo"] for r in eval_records(resumed.path)] == [r["nelbo"] for r in eval_records(tiny_run.path)]
+
+
+def test_held_out_evaluation_runs_in_the_training_precision(tmp_path):
+    run = zoo.train("vae", overrides=[*TINY, "train.precision=bf16"], out=str(tmp_path))
+    model, test = zoo.load(run.path), zoo.load_dataset("digits").test
+    logged = eval_records(run.path)[-1]["nelbo"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        in_bf16 = evaluate(model, test, 500, seed=0)["nelbo"]
+    in_fp32 = evaluate(model, test, 500, seed=0)["nelbo"]
+    assert logged == pytest.approx(in_bf16, rel=1e-6)
+    # bf16 rounding moves the figure, by far less than a nat; it is a different computation.
+    assert logged != in_fp32 and logged == pytest.approx(in_fp32, abs=0.5)
 
 
 def test_finished_run_resumes_only_to_train_longer(tiny_run, tmp_path):
