@@ -27,6 +27,7 @@ import argparse
 import functools
 import json
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -423,6 +424,14 @@ def startup_seconds(args: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def cpu_model() -> str:
+    """The processor's name: the figures differ from one machine of this kind to the next."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor()
+
+
 PARTS = ("throughput", "flops", "sampling", "target", "startup", "profile")
 REPORT = HERE / "train_speed.json"
 
@@ -455,7 +464,7 @@ def main() -> None:
     data = RESULTS / "mnist-5k.npz"
     export_data(data)
     report = _saved_report()
-    report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE})
+    report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE, "cpu": cpu_model()})
     measures = {
         "throughput": lambda: report.update(measure_throughput(epochs, repeats, pythae_python, data)),
         "flops": lambda: report.update(flops=measure_flops(report["throughput"])),
