@@ -13,11 +13,13 @@ machine's matmul rates, sampling throughput, CLI start-up.
     python bench/train_speed.py --quick      # 1 repeat, 2 epochs: a smoke test
     python bench/train_speed.py --device cuda  # every system on the GPU (add the bf16 rows there)
 
-PART: throughput (the systems interleaved), flops (zoo's achieved FLOP/s from those
-figures, against the device's float32 and bfloat16 matmul rates), sampling (samples/s of
-zoo's vae against the same decoder called bare and pythae's NormalSampler, and of the
-default gan and vqvae), target (the default recipe as it ships against pythae's own nets),
-startup, profile (where a step's time goes, in float32, with bf16 + channels_last, and fastest).
+PART: throughput (the systems interleaved), pairs (zoo fp32 against the bare loop and pythae,
+the fastest options against pythae, each pair run back to back in alternating order), flops
+(zoo's achieved FLOP/s from the throughput figures, against the device's float32 and bfloat16
+matmul rates), sampling (samples/s of zoo's vae against the same decoder called bare and
+pythae's NormalSampler, and of the default gan and vqvae), target (the default recipe as it
+ships against pythae's own nets), startup, profile (where a step's time goes, in float32,
+with bf16 + channels_last, and fastest).
 Prints a table and merges the figures into bench/train_speed.json.
 """
 
@@ -432,7 +434,7 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor()
 
 
-PARTS = ("throughput", "flops", "sampling", "target", "startup", "profile")
+PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile")
 REPORT = HERE / "train_speed.json"
 
 
@@ -467,6 +469,7 @@ def main() -> None:
     report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE, "cpu": cpu_model()})
     measures = {
         "throughput": lambda: report.update(measure_throughput(epochs, repeats, pythae_python, data)),
+        "pairs": lambda: report.update(pairs=measure_pairs(epochs, repeats + repeats % 2, pythae_python, data)),
         "flops": lambda: report.update(flops=measure_flops(report["throughput"])),
         "sampling": lambda: report.update(sampling=measure_sampling(repeats, pythae_python)),
         "target": lambda: report.update(measure_time_to_target(pythae_python, data)),
@@ -488,11 +491,12 @@ def main() -> None:
 REFERENCES = (("vs_bare", "bare loop"), ("vs_pythae", "pythae"))
 
 
-def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path) -> dict:
-    """images/s of every system (median over interleaved rounds) and its ratios to the bare
-    loop and to pythae (each the median of the ratios within a round: a round runs every
-    system back to back, under much the same machine load, and a load spike spoils one
-    round's ratios, not the median)."""
+def images_per_s(run: dict) -> float:
+    return run["images"] / run["seconds"]
+
+
+def benchmark_systems(epochs: int, pythae_python: str, data: Path) -> dict:
+    """Each system of the throughput table: a call that trains it once in its own process."""
     speed_options = {
         "bf16": ["precision=bf16"],
         "channels_last": ["channels_last=true"],
@@ -510,6 +514,15 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
     for label, opts in speed_options.items():
         extra = [a for o in opts for a in ("--option", o)]
         systems[f"zoo {label}"] = functools.partial(run_worker, "zoo", epochs, extra=extra)
+    return systems
+
+
+def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path) -> dict:
+    """images/s of every system (median over interleaved rounds) and its ratios to the bare
+    loop and to pythae (each the median of the ratios within a round: a round runs every
+    system back to back, under much the same machine load, and a load spike spoils one
+    round's ratios, not the median)."""
+    systems = benchmark_systems(epochs, pythae_python, data)
     labels = list(systems)
     runs: dict[str, list[dict]] = {label: [] for label in labels}
     for r in range(repeats):  # interleaved, each round starting one system later
@@ -517,7 +530,7 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
             runs[label].append(systems[label]())
 
     def rates(label: str) -> list[float]:
-        return [run["images"] / run["seconds"] for run in runs[label]]
+        return [images_per_s(run) for run in runs[label]]
 
     summary = {}
     for label, results in runs.items():
@@ -531,6 +544,28 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
             **{f"{ref}_range": [min(ratios), max(ratios)] for ref, ratios in vs.items()},
         }
     return {"epochs": epochs, "throughput": summary}
+
+
+# (system, the system it is compared with): the headline ratios
+PAIRS = (("zoo fp32", "bare loop"), ("zoo fp32", "pythae"), ("zoo fastest", "pythae"))
+
+
+def measure_pairs(epochs: int, rounds: int, pythae_python: str, data: Path) -> dict:
+    """The headline ratios measured head to head: each pair's two systems run right after
+    each other, in alternating order, `rounds` times. In the throughput part the two systems
+    of a ratio can run minutes apart, and this machine's load changes within minutes; here
+    they run seconds apart, so each ratio is measured under much the same load."""
+    systems = benchmark_systems(epochs, pythae_python, data)
+    ratios: dict[str, list[float]] = {f"{a} / {b}": [] for a, b in PAIRS}
+    for r in range(rounds):
+        for a, b in PAIRS:
+            order = (a, b) if r % 2 == 0 else (b, a)
+            rate = {label: images_per_s(systems[label]()) for label in order}
+            ratios[f"{a} / {b}"].append(rate[a] / rate[b])
+    return {
+        name: {"median": statistics.median(values), "range": [min(values), max(values)], "rounds": len(values)}
+        for name, values in ratios.items()
+    }
 
 
 # (key in the report, matmul precision it is measured against, throughput row)
@@ -602,6 +637,9 @@ def print_report(report: dict) -> None:
             f"{label:<18}{row['images_per_s']:>10.0f}{row['vs_bare']:>8.2f}{row['vs_pythae']:>10.2f}"
             f"{f'{low:.2f}–{high:.2f}':>13}{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
         )
+    for name, pair in report.get("pairs", {}).items():
+        low, high = pair["range"]
+        print(f"head to head, {name}: {pair['median']:.2f} (rounds {low:.2f}–{high:.2f}, {pair['rounds']} rounds)")
     if "time_to_target" in report:
         default, pythae_own, t = report["default_recipe"], report["pythae_own_nets_3_epochs"], report["time_to_target"]
         reached = "never" if t["zoo_seconds"] is None else f"in {t['zoo_seconds']:.1f} s from process start"
