@@ -49,12 +49,16 @@ class DigitClassifier(nn.Module):
         self.register_buffer("temperature", torch.ones(()))
 
     def features(self, x: Tensor) -> Tensor:
-        """The 128-d penultimate features (for FID and precision/recall)."""
-        return self.embed(self.trunk(x))
+        """The 128-d penultimate features (for FID and precision/recall), in float32 whatever
+        autocast the caller runs under (a bf16 run's evaluation): the judge's verdict must not
+        depend on who asks."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.embed(self.trunk(x.float()))
 
     def logits(self, features: Tensor) -> Tensor:
-        """Temperature-scaled class logits from the features."""
-        return self.head(self.dropout(features)) / self.temperature
+        """Temperature-scaled class logits from the features, in float32 like them."""
+        with torch.autocast(features.device.type, enabled=False):
+            return self.head(self.dropout(features.float())) / self.temperature
 
     def forward(self, x: Tensor) -> Tensor:
         return self.logits(self.features(x))
@@ -141,20 +145,16 @@ def _augment(images: Tensor, generator: torch.Generator) -> Tensor:
 
 @torch.no_grad()
 def embed(model: DigitClassifier, images: Tensor, batch_size: int = 500) -> Tensor:
-    """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's
-    device, in float32 whatever autocast the caller runs under (a bf16 run's evaluation): the
-    judge's verdict must not depend on who asks."""
+    """The 128-d features of `images` on the CPU, computed `batch_size` at a time on the model's device."""
     device = next(model.parameters()).device
-    with torch.autocast(device.type, enabled=False):
-        return torch.cat([model.features(x.to(device, torch.float32)).cpu() for x in images.split(batch_size)])
+    return torch.cat([model.features(x.to(device)).cpu() for x in images.split(batch_size)])
 
 
 @torch.no_grad()
 def classify(model: DigitClassifier, features: Tensor) -> tuple[Tensor, Tensor]:
-    """(label, probability of that label) for each image, from its features (`embed`), in float32."""
+    """(label, probability of that label) for each image, from its features (`embed`)."""
     device = next(model.parameters()).device
-    with torch.autocast(device.type, enabled=False):
-        confidence, label = model.logits(features.to(device, torch.float32)).softmax(1).max(1)
+    confidence, label = model.logits(features.to(device)).softmax(1).max(1)
     return label.cpu(), confidence.cpu()
 
 
