@@ -108,6 +108,10 @@ def train(
         distributed.shutdown(world)
 
 
+#: Under data parallelism, a second SIGINT this soon after the first is the same Ctrl-C.
+SAME_CTRL_C_SECONDS = 1.0
+
+
 class _StopRequested(Exception):
     pass
 
@@ -370,7 +374,8 @@ class Trainer:
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
                 window_images += len(batch.x) * self.world.size
-                if self.step % config.log_every == 0 or b == self.steps_per_epoch - 1:
+                logged = self.step % config.log_every == 0 or b == self.steps_per_epoch - 1
+                if logged:
                     now = time.perf_counter()
                     record = self._mean_over_ranks(sums, count)
                     self._check_finite_window(record, epoch)
@@ -379,7 +384,9 @@ class Trainer:
                     self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
                     self.reporter.advance(b + 1, record)
                     sums, count, window_start, window_images = {}, 0, now, 0
-                if self._any_rank(self.stop_requested):
+                # Data-parallel ranks agree on a stop where they log (a collective every step
+                # would cost latency on CPU and a host-device sync on GPUs).
+                if (logged or not self.world.distributed) and self._any_rank(self.stop_requested):
                     self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
                     raise _StopRequested
                 if config.checkpoint_every and self.step % config.checkpoint_every == 0:
@@ -398,10 +405,13 @@ class Trainer:
             with autocast(self.device, config.precision):
                 out = self.forward_model(batch, objective=objective.name, stage=stage)
             prefix = "" if len(self.objectives) == 1 else f"{objective.name}/"
-            # On CPU a check per step costs nothing; on accelerators it would sync, so the
-            # loss is checked when it is logged instead.
+            # On CPU a check per step costs nothing; on accelerators it would sync, so there the
+            # loss is checked when it is logged. One process checks the loss here, to name the bad
+            # terms. Data-parallel ranks check the gradient norm alone, which DDP's averaging makes
+            # the same on every rank (a non-finite loss on any rank reaches it): they stop together
+            # with no collective per step.
             check_now = self.device.type == "cpu"
-            if check_now and self._any_rank(not torch.isfinite(out.total)):
+            if check_now and not self.world.distributed and not torch.isfinite(out.total):
                 self._diverged(out.terms | {"loss": out.total}, epoch, prefix)
             loss = self.scaler.scale(out.total) if self.scaler else out.total
             loss.backward()
@@ -410,7 +420,7 @@ class Trainer:
             grad_norm = self._grad_norm(optimizer, config.grad_clip)
             # A finite loss with a non-finite gradient would poison the weights in this step:
             # stop before it (fp16's scaler skips such steps itself).
-            if check_now and not self.scaler and self._any_rank(not torch.isfinite(grad_norm)):
+            if check_now and not self.scaler and not torch.isfinite(grad_norm):
                 self._diverged({"grad_norm": grad_norm}, epoch, prefix)
             with self._lr_warm_up(optimizer, self.updates.get(objective.name, 0)) as lr:
                 self.used_lr[objective.name] = lr
@@ -651,11 +661,18 @@ class Trainer:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        requested_at = 0.0
 
         def handler(signum, frame):
+            nonlocal requested_at
             if self.stop_requested:
+                # A torchrun worker gets the terminal's Ctrl-C and, a moment later, torchrun's
+                # forwarded copy of it: under data parallelism a repeat within a second is that one.
+                if self.world.distributed and time.monotonic() - requested_at < SAME_CTRL_C_SECONDS:
+                    return
                 raise KeyboardInterrupt
             self.stop_requested = True
+            requested_at = time.monotonic()
             self.reporter.message("stopping after this step (Ctrl-C again to abort without saving)")
 
         previous = signal.signal(signal.SIGINT, handler)

@@ -55,6 +55,9 @@ def train(
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         _launch(ctx, nproc)
         return
+    from zoo.errors import ZooError
+    from zoo_cli.launcher import ABORTED, DONE, ERROR, report_outcome
+
     reporter = Reporter() if quiet else RichReporter()
     try:
         run = zoo.train(
@@ -71,25 +74,37 @@ def train(
             stage=stage,
             reporter=reporter,
         )
+    except ZooError as err:
+        if report_outcome(ERROR + " ".join(str(err).split())):  # the launcher prints it, once
+            _exit_worker(2)
+        raise
+    except KeyboardInterrupt:  # a second Ctrl-C
+        if report_outcome(ABORTED):
+            _exit_worker(130)
+        raise
     finally:
         reporter.close()
     if int(os.environ.get("RANK", "0")) == 0:
         _summary(run)
     if "WORLD_SIZE" in os.environ:
-        # A torchrun worker ends here: exit without running interpreter teardown, which can
-        # race with gloo's threads (the process group was already left cleanly).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        report_outcome(DONE)
+        _exit_worker(0)
+
+
+def _exit_worker(code: int) -> None:
+    """A torchrun worker ends here: exit without running interpreter teardown, which can
+    race with gloo's threads (the process group was already left cleanly)."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _launch(ctx: click.Context, nproc: int) -> None:
-    """Re-run this command under torchrun with `nproc` processes; fail like it fails."""
-    import os
-    import subprocess
-
-    from zoo.errors import TrainingError
+    """Re-run this command in `nproc` data-parallel processes (zoo_cli.launcher)."""
     from zoo.recipes import load_recipe
+    from zoo_cli.launcher import launch
 
     params = dict(ctx.params)
     if params["resume"] is None:  # refuse a bad recipe here, once, rather than in every worker
@@ -105,6 +120,7 @@ def _launch(ctx: click.Context, nproc: int) -> None:
         "--device": "device",
         "--seed": "seed",
         "--resume": "resume",
+        "--stage": "stage",
     }
     for flag, key in flags.items():
         if params[key] is not None:
@@ -113,22 +129,7 @@ def _launch(ctx: click.Context, nproc: int) -> None:
         args += ["--set", item]
     if params["quiet"]:
         args.append("--quiet")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "zoo_cli",
-        "train",
-        *args,
-    ]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    code = subprocess.call(command, env=env)
-    if code != 0:
-        raise TrainingError(f"data-parallel training failed in a worker (exit code {code}); see its message above")
+    launch(args, nproc)
 
 
 def _summary(run) -> None:

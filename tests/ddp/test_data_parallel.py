@@ -1,12 +1,18 @@
 """Data-parallel training: 2 gloo processes on CPU, launched by `zoo train --nproc 2`."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import TINY, make_plugin_env, run_zoo
+from tests.conftest import TINY, assert_one_line_error, make_plugin_env, run_zoo
+from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 pytestmark = pytest.mark.ddp
 
@@ -14,6 +20,7 @@ pytestmark = pytest.mark.ddp
 #: the same global batch must reach the same weights up to float rounding.
 LINEAR_AE = """
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +50,23 @@ class LinearAE(zoo.Family):
         x = batch.x.flatten(1)
         mse = (torch.sigmoid(self.dec(self.enc(x))) - x).pow(2).sum(1).mean()
         return zoo.LossOutput(mse, {"mse": mse.detach()})
+
+
+# With COUNT_ALL_REDUCE_IN set, each rank writes there how often torch.distributed.all_reduce
+# was called (zoo's own collectives; DDP averages gradients in C++, outside this count).
+if "COUNT_ALL_REDUCE_IN" in os.environ:
+    import torch.distributed as dist
+
+    _all_reduce, _calls = dist.all_reduce, [0]
+
+    def _counted(*args, **kwargs):
+        _calls[0] += 1
+        path = os.path.join(os.environ["COUNT_ALL_REDUCE_IN"], f"rank-{dist.get_rank()}")
+        with open(path, "w") as f:
+            f.write(str(_calls[0]))
+        return _all_reduce(*args, **kwargs)
+
+    dist.all_reduce = _counted
 """
 
 SETTINGS = ["data=digits", "train.epochs=2", "train.batch_size=64", "train.optimizer.lr=0.01"]
@@ -60,6 +84,12 @@ def _train(family, nproc, out, *args, env=None):
     assert result.returncode == 0, result.stderr
     (run,) = out.iterdir()
     return run, result
+
+
+def _logged_steps(out):
+    """Train records in the metrics of the run being written under `out` (0 before it exists)."""
+    logs = list(out.glob("*/metrics.jsonl"))
+    return logs[0].read_text().count('"event": "train"') if logs else 0
 
 
 def _records(run, event):
@@ -118,3 +148,82 @@ def test_codebook_and_two_optimiser_families_stay_identical_across_processes(tmp
     run, _ = _train(family, 2, tmp_path / "runs", "--recipe", "digits", *_sets(overrides))
     replicas = _records(run, "replicas")
     assert replicas and all(r["max_difference"] == 0.0 for r in replicas)
+    if family == "vqvae":  # the prior stage trained again, on two processes
+        again = run_zoo("train", "--resume", str(run), "--stage", "prior", "--epochs", "2", "--nproc", "2", "-q")
+        assert again.returncode == 0, again.stderr
+        assert [r["epoch"] for r in _records(run, "eval") if r["stage"] == "prior"] == [1, 2]
+
+
+def test_ranks_agree_without_a_collective_per_step(plugin_env, tmp_path):
+    """Stop requests are agreed where the ranks log, and the non-finite guard reads the
+    gradient norm, the same on every rank after DDP's averaging: zoo's all-reduces come
+    with the log records and the epochs, not with the steps."""
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    env = {**plugin_env, "COUNT_ALL_REDUCE_IN": str(counts)}
+    run, _ = _train("linear-ae", 2, tmp_path / "runs", *_sets(SETTINGS), env=env)
+    steps = _records(run, "end")[0]["step"]
+    calls = [int((counts / f"rank-{rank}").read_text()) for rank in (0, 1)]
+    logged = len(_records(run, "train"))
+    assert steps == 44 and logged == 4
+    # per log record: the metrics and the stop flag; per epoch: the replica check
+    assert calls == [2 * logged + 2] * 2
+
+
+def test_a_bad_input_found_by_the_workers_is_one_line_and_exit_2(tmp_path):
+    result = run_zoo(
+        "train",
+        "vae",
+        "--nproc",
+        "2",
+        "--device",
+        "cpu",
+        "-q",
+        "-o",
+        str(tmp_path / "runs"),
+        "--data",
+        f"folder:{tmp_path / 'no-images'}",
+    )
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "no image folder at", "no-images")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_non_finite_loss_stops_every_process_with_one_line_and_a_good_checkpoint(tmp_path):
+    sets = ["data=digits", "model.posterior_scale=exp", "train.optimizer.lr=10", "train.sample_grid=0"]
+    result = run_zoo("train", "vae", "--nproc", "2", "--device", "cpu", "-q", "-o", str(tmp_path), *_sets(sets))
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "became", "at step", "(epoch 1)", "train.grad_clip=1", "checkpoint")
+    (run,) = tmp_path.iterdir()
+    (diverged,) = _records(run, "diverged")
+    state = load_checkpoint(run / CHECKPOINT_FILE)
+    assert state["step"] < diverged["step"]
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_ctrl_c_stops_every_process_after_a_step_and_the_run_resumes_bit_for_bit(tmp_path):
+    """Ctrl-C reaches the launcher, torchrun and both workers (one process group), and torchrun
+    forwards it once more: the workers stop together after a step, save, and exit 0."""
+    sets = _sets([*TINY, "train.log_every=1", "train.sample_grid=0"])
+    args = ["train", "vae", "--nproc", "2", "--device", "cpu", "-q", *sets]
+    full, _ = _train("vae", 2, tmp_path / "full", *sets)
+    cut = tmp_path / "cut"
+    command = [sys.executable, "-m", "zoo_cli", *args, "-o", str(cut)]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while _logged_steps(cut) < 3:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted at step" in stdout and "Traceback" not in stderr
+    (run,) = cut.iterdir()
+    stopped = load_checkpoint(run / CHECKPOINT_FILE)
+    assert 0 < stopped["step"] < _records(full, "end")[0]["step"]
+    resumed = run_zoo("train", "--resume", str(run), "--nproc", "2", "--device", "cpu", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (load_file(str(r / "model.safetensors")) for r in (full, run))
+    assert all(torch.equal(a[key], b[key]) for key in a)
