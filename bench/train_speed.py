@@ -19,7 +19,8 @@ the fastest options against pythae, each pair run back to back in alternating or
 matmul rates), sampling (samples/s of zoo's vae against the same decoder called bare and
 pythae's NormalSampler, and of the default gan and vqvae), target (the default recipe as it
 ships against pythae's own nets), startup, profile (where a step's time goes, in float32,
-with bf16 + channels_last, and fastest).
+with bf16 + channels_last, and fastest), loading (µs per image for zoo's `folder:` loader on
+PNG files, against decoding them in one thread and in a pool of threads).
 Prints a table and merges the figures into bench/train_speed.json.
 """
 
@@ -364,6 +365,53 @@ def profile_steps(x, low_precision: bool, fastest: bool = False) -> dict:
     return {"ms_per_step": ms_per_step, "self_ms_per_step": {e.key: e.self_cpu_time_total / 30 / 1000 for e in ops}}
 
 
+LOADING_IMAGES = 4000  # the mnist-5k training digits, written as PNG files
+
+
+def worker_loading(args) -> dict:
+    """µs per image to load file-backed data: zoo's `folder:` loader on the mnist-5k training
+    digits written as 28×28 PNG files (and enlarged to 96×96 RGB), against decoding the same
+    files (open, decode, convert, to float, stack) in one thread and in a pool of threads, one
+    per core. Interleaved, 5 rounds, medians; the page cache holds the files after the first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    import zoo
+
+    digits = (zoo.load_dataset("mnist-5k").train.x[:LOADING_IMAGES, 0].numpy() * 255).astype(np.uint8)
+
+    def decode(path: Path, mode: str) -> np.ndarray:
+        with Image.open(path) as image:
+            return np.asarray(image.convert(mode), dtype=np.float32) / 255.0
+
+    def threads(files: list[Path], mode: str) -> None:
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            np.stack(list(pool.map(functools.partial(decode, mode=mode), files)))
+
+    report = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for label, mode, size in (("28x28 grey", "L", 28), ("96x96 RGB", "RGB", 96)):
+            files = [Path(folder, label.replace(" ", "-"), f"{i:05d}.png") for i in range(len(digits))]
+            files[0].parent.mkdir()
+            for path, digit in zip(files, digits, strict=True):
+                Image.fromarray(digit).resize((size, size)).convert(mode).save(path)
+            loaders = {
+                "zoo": functools.partial(zoo.load_dataset, f"folder:{files[0].parent}"),
+                "one_thread": lambda files=files, mode=mode: np.stack([decode(f, mode) for f in files]),
+                "threads": functools.partial(threads, files, mode),
+            }
+            seconds: dict[str, list[float]] = {name: [] for name in loaders}
+            for _ in range(5):
+                for name, load in loaders.items():
+                    start = time.perf_counter()
+                    load()
+                    seconds[name].append(time.perf_counter() - start)
+            report[label] = {f"{k}_us_per_image": statistics.median(v) / len(files) * 1e6 for k, v in seconds.items()}
+    return report
+
+
 WORKERS = {
     "zoo": worker_zoo,
     "bare": worker_bare,
@@ -373,6 +421,7 @@ WORKERS = {
     "profile": worker_profile,
     "sampling": worker_sampling,
     "pythae-sampling": worker_pythae_sampling,
+    "loading": worker_loading,
 }
 PROCESS_START = time.perf_counter()
 
@@ -434,7 +483,7 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor()
 
 
-PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile")
+PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile", "loading")
 REPORT = HERE / "train_speed.json"
 
 
@@ -478,6 +527,9 @@ def main() -> None:
         ),
         "profile": lambda: report.update(
             profile={k: v for k, v in run_worker("profile", 0).items() if k != "peak_rss_mb"}
+        ),
+        "loading": lambda: report.update(
+            loading={k: v for k, v in run_worker("loading", 0).items() if k != "peak_rss_mb"}
         ),
     }
     for part in PARTS:
@@ -666,6 +718,11 @@ def print_report(report: dict) -> None:
     if "startup_seconds" in report:
         s = report["startup_seconds"]
         print(f"start-up: zoo --help {s['zoo --help']:.2f} s, zoo list {s['zoo list']:.2f} s")
+    for label, row in report.get("loading", {}).items():
+        print(
+            f"loading {label} PNGs, µs/image: zoo {row['zoo_us_per_image']:.0f}, decoding in one thread "
+            f"{row['one_thread_us_per_image']:.0f}, in a pool of threads {row['threads_us_per_image']:.0f}"
+        )
     for mode, p in report.get("profile", {}).items():
         ops = ", ".join(f"{name} {ms:.1f}" for name, ms in list(p["self_ms_per_step"].items())[:4])
         print(f"profile {mode}: {p['ms_per_step']:.1f} ms/step; own ms/step: {ops}")

@@ -4,7 +4,7 @@ import torch
 
 from zoo.datasets.builtin import stratified_split
 from zoo.datasets.splits import load_dataset
-from zoo.errors import NotFoundError
+from zoo.errors import InvalidInputError, NotFoundError
 
 
 def test_mnist_5k_split_is_400_train_100_test_per_class_and_disjoint():
@@ -42,3 +42,42 @@ def test_stratified_split_keeps_class_proportions():
 def test_unknown_dataset_suggests_a_name():
     with pytest.raises(NotFoundError, match="did you mean 'digits'"):
         load_dataset("digit")
+
+
+def poisoned_digits(split: str = "train", values: str = "nan", empty_test: bool = False):  # -> Splits
+    """digits with `values` ("nan", "inf", "-inf", or several joined by +) in scattered pixels
+    of `split`; with `empty_test`, no test examples at all."""
+    from zoo.datasets.builtin import load_digits
+    from zoo.datasets.splits import TensorData
+
+    splits = load_digits()
+    x = getattr(splits, split).x
+    for i, value in enumerate(str(values).split("+")):
+        x[7 * i + 3, 0, i % 8, 5] = float(value)
+    if empty_test:
+        splits.test = TensorData(splits.test.x[:0], splits.test.y[:0])
+    return splits
+
+
+@pytest.fixture
+def poisoned():
+    from zoo.plugin import DatasetSpec
+    from zoo.registry import datasets
+
+    datasets.register(DatasetSpec("poisoned-digits", loader=poisoned_digits, shape=(1, 8, 8), num_classes=10))
+    yield
+    datasets.unregister("poisoned-digits")
+
+
+@pytest.mark.parametrize(
+    ("split", "values", "count"),
+    [("train", "nan", 1), ("train", "inf", 1), ("test", "-inf", 1), ("test", "nan+inf+-inf", 3)],
+)
+def test_non_finite_values_in_either_split_are_counted_and_refused(poisoned, split, values, count):
+    with pytest.raises(InvalidInputError, match=f"has {count} NaN or infinite values in its {split} split"):
+        load_dataset(f"poisoned-digits?split={split}&values={values}")
+
+
+def test_finite_data_and_an_empty_split_pass_the_check(poisoned):
+    data = load_dataset("poisoned-digits?values=0.5&empty_test=true")
+    assert len(data.test) == 0 and torch.isfinite(data.train.x).all()

@@ -125,11 +125,11 @@ def make_splits(
     strata = labels if labels is not None else np.zeros(len(images), dtype=np.int64)
     train, test = stratified_split(strata, test_fraction, seed)
 
-    def part(rows: np.ndarray) -> TensorData:
+    def part(rows: np.ndarray) -> TensorData:  # indexing with an array makes a new array
         return TensorData(
-            torch.from_numpy(images[rows].copy()),
-            None if labels is None else torch.from_numpy(labels[rows].copy()),
-            None if factors is None else torch.from_numpy(factors[rows].copy()),
+            torch.from_numpy(images[rows]),
+            None if labels is None else torch.from_numpy(labels[rows]),
+            None if factors is None else torch.from_numpy(factors[rows]),
         )
 
     num_classes = 0 if labels is None else int(labels.max()) + 1

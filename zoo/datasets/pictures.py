@@ -20,8 +20,8 @@ def to_array(images: Iterable[Any], names: list[str], size: int | None, channels
         raise InvalidInputError(f"channels must be 1 or 3, got {channels!r}")
     from PIL import Image
 
-    arrays, first = [], None
-    for image, name in zip(images, names, strict=True):
+    out, first = None, None  # filled in place: no per-image float arrays, no copy to stack them
+    for i, (image, name) in enumerate(zip(images, names, strict=True)):
         if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
             # converting to 8 bits would silently turn NaN and infinities into ordinary pixels
             raise InvalidInputError(f"image {name} has NaN or infinite pixel values")
@@ -32,13 +32,14 @@ def to_array(images: Iterable[Any], names: list[str], size: int | None, channels
             image = image.resize((size, size), Image.Resampling.BILINEAR)
         if first is None:
             first = (name, image.size)
+            out = np.empty((len(names), channels, image.size[1], image.size[0]), dtype=np.float32)
         elif image.size != first[1]:
             raise InvalidInputError(
                 f"images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {name} is "
                 f"{image.size[0]}×{image.size[1]}); pass the option size=N to resize them"
             )
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        arrays.append(array[None] if channels == 1 else array.transpose(2, 0, 1))
-    if not arrays:
+        pixels = np.asarray(image)
+        np.divide(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1), 255.0, out=out[i], dtype=np.float32)
+    if out is None:
         raise InvalidInputError("no images to load")
-    return np.stack(arrays)
+    return out
