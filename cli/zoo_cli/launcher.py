@@ -40,14 +40,14 @@ def report_outcome(outcome: str) -> bool:
 
 
 def launch(args: list[str], nproc: int) -> None:
-    """Run `zoo train ARGS` in `nproc` data-parallel processes; return when all are done,
+    """Run `zoo ARGS` (a `train` command) in `nproc` data-parallel processes; return when all are done,
     else raise the error of the first failing rank (rank 0's first), or KeyboardInterrupt
     when a second Ctrl-C aborted them."""
     with tempfile.TemporaryDirectory(prefix="zoo-workers-") as folder:
         env = {**os.environ, OUTCOMES: folder}
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
         command = [sys.executable, "-m", "zoo_cli.launcher", "--standalone", f"--nproc_per_node={nproc}"]
-        process = subprocess.Popen([*command, "-m", "zoo_cli", "train", *args], env=env)
+        process = subprocess.Popen([*command, "-m", "zoo_cli", *args], env=env)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers handle Ctrl-C
         try:
             code = process.wait()

@@ -75,7 +75,8 @@ def train(
             reporter=reporter,
         )
     except ZooError as err:
-        if report_outcome(ERROR + " ".join(str(err).split())):  # the launcher prints it, once
+        debug = bool(ctx.obj and ctx.obj.get("debug"))  # then every worker shows its traceback too
+        if report_outcome(ERROR + " ".join(str(err).split())) and not debug:  # the launcher prints it, once
             _exit_worker(2)
         raise
     except KeyboardInterrupt:  # a second Ctrl-C
@@ -129,7 +130,8 @@ def _launch(ctx: click.Context, nproc: int) -> None:
         args += ["--set", item]
     if params["quiet"]:
         args.append("--quiet")
-    launch(args, nproc)
+    debug = ["--debug"] if ctx.obj and ctx.obj.get("debug") else []
+    launch([*debug, "train", *args], nproc)
 
 
 def _summary(run) -> None:

@@ -171,22 +171,14 @@ def test_ranks_agree_without_a_collective_per_step(plugin_env, tmp_path):
 
 
 def test_a_bad_input_found_by_the_workers_is_one_line_and_exit_2(tmp_path):
-    result = run_zoo(
-        "train",
-        "vae",
-        "--nproc",
-        "2",
-        "--device",
-        "cpu",
-        "-q",
-        "-o",
-        str(tmp_path / "runs"),
-        "--data",
-        f"folder:{tmp_path / 'no-images'}",
-    )
+    args = ["train", "vae", "--nproc", "2", "--device", "cpu", "-q", "-o", str(tmp_path / "runs")]
+    args += ["--data", f"folder:{tmp_path / 'no-images'}"]
+    result = run_zoo(*args)
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "no image folder at", "no-images")
     assert not (tmp_path / "runs").exists()
+    debugged = run_zoo("--debug", *args)  # every worker's traceback, for whoever debugs
+    assert debugged.returncode != 0 and debugged.stderr.count("NotFoundError: no image folder at") >= 2
 
 
 def test_a_non_finite_loss_stops_every_process_with_one_line_and_a_good_checkpoint(tmp_path):
