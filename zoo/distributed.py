@@ -74,6 +74,13 @@ def setup(device: str = "auto") -> tuple[World, torch.device]:
     if not world.distributed:
         return world, chosen
     if chosen.type == "cuda":
+        gpus = torch.cuda.device_count()
+        if world.local_rank >= gpus:
+            per_machine = os.environ.get("LOCAL_WORLD_SIZE", world.local_rank + 1)
+            raise InvalidInputError(
+                f"{per_machine} data-parallel processes on this machine need a GPU each, and it has "
+                f"{gpus}: start at most {gpus} per machine (--nproc {gpus})"
+            )
         chosen = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(chosen)
     elif chosen.type != "cpu":

@@ -219,3 +219,18 @@ def test_ctrl_c_stops_every_process_after_a_step_and_the_run_resumes_bit_for_bit
     assert resumed.returncode == 0, resumed.stderr
     a, b = (load_file(str(r / "model.safetensors")) for r in (full, run))
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_more_processes_than_gpus_on_a_machine_is_refused_before_the_process_group_starts(monkeypatch):
+    """No GPU here: torch is made to report one CUDA GPU, the number the check reads."""
+    from zoo import distributed
+    from zoo.errors import InvalidInputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for key, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    message = r"2 data-parallel processes on this machine need a GPU each, and it has 1: start at most 1 per"
+    with pytest.raises(InvalidInputError, match=message):
+        distributed.setup("cuda")
+    assert not torch.distributed.is_initialized()
