@@ -1,8 +1,9 @@
 """`zoo train --nproc N`: the command run again under torchrun, reported like one process.
 
-Every worker writes its outcome (done, or its one-line error) to a file in a folder the
-launcher names in ZOO_WORKER_OUTCOMES, instead of printing errors itself; the launcher
-then ends as one process would: exit 0, or one line (rank 0's error first) and exit 2.
+Every worker writes its outcome (done, aborted, or its one-line error) to a file in a
+folder the launcher names in ZOO_WORKER_OUTCOMES, instead of printing errors itself; the
+launcher then ends as one process would: exit 0, or one line (rank 0's error first) and
+exit 2.
 torchrun runs in a child process (`python -m zoo_cli.launcher`) with its own logging and
 tracebacks silenced: they would repeat, as a traceback, what the workers' outcomes say.
 
@@ -40,9 +41,9 @@ def report_outcome(outcome: str) -> bool:
 
 
 def launch(args: list[str], nproc: int) -> None:
-    """Run `zoo ARGS` (a `train` command) in `nproc` data-parallel processes; return when all are done,
-    else raise the error of the first failing rank (rank 0's first), or KeyboardInterrupt
-    when a second Ctrl-C aborted them."""
+    """Run `zoo ARGS` (a `train` command) in `nproc` data-parallel processes; return when
+    all are done, else raise the error of the first failing rank (rank 0's first), or
+    KeyboardInterrupt when a second Ctrl-C aborted them."""
     with tempfile.TemporaryDirectory(prefix="zoo-workers-") as folder:
         env = {**os.environ, OUTCOMES: folder}
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
