@@ -679,6 +679,8 @@ class Trainer:
         try:
             yield
         finally:
+            if self.world.distributed and self.stop_requested:  # torchrun's copy may be on its way
+                time.sleep(max(0.0, requested_at + SAME_CTRL_C_SECONDS - time.monotonic()))
             signal.signal(signal.SIGINT, previous)
 
 
