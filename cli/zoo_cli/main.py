@@ -21,13 +21,18 @@ class ZooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ZooError as err:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debugging(ctx):
                 raise
             fail(str(err))
         except KeyboardInterrupt:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debugging(ctx):
                 raise
             fail("aborted", code=EXIT_INTERRUPTED)
+
+
+def debugging(ctx: click.Context) -> bool:
+    """Whether `zoo --debug` was given: errors then show their tracebacks."""
+    return bool(ctx.obj and ctx.obj.get("debug"))
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:

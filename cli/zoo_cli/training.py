@@ -57,6 +57,7 @@ def train(
         return
     from zoo.errors import ZooError
     from zoo_cli.launcher import ABORTED, DONE, ERROR, report_outcome
+    from zoo_cli.main import debugging
 
     reporter = Reporter() if quiet else RichReporter()
     try:
@@ -75,8 +76,8 @@ def train(
             reporter=reporter,
         )
     except ZooError as err:
-        debug = bool(ctx.obj and ctx.obj.get("debug"))  # then every worker shows its traceback too
-        if report_outcome(ERROR + " ".join(str(err).split())) and not debug:  # the launcher prints it, once
+        # The launcher prints it, once; with --debug every worker shows its traceback too.
+        if report_outcome(ERROR + str(err)) and not debugging(ctx):
             _exit_worker(2)
         raise
     except KeyboardInterrupt:  # a second Ctrl-C
@@ -106,6 +107,7 @@ def _launch(ctx: click.Context, nproc: int) -> None:
     """Re-run this command in `nproc` data-parallel processes (zoo_cli.launcher)."""
     from zoo.recipes import load_recipe
     from zoo_cli.launcher import launch
+    from zoo_cli.main import debugging
 
     params = dict(ctx.params)
     if params["resume"] is None:  # refuse a bad recipe here, once, rather than in every worker
@@ -130,7 +132,7 @@ def _launch(ctx: click.Context, nproc: int) -> None:
         args += ["--set", item]
     if params["quiet"]:
         args.append("--quiet")
-    debug = ["--debug"] if ctx.obj and ctx.obj.get("debug") else []
+    debug = ["--debug"] if debugging(ctx) else []
     launch([*debug, "train", *args], nproc)
 
 
