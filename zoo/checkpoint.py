@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 from zoo import atomic
 from zoo.errors import CorruptFileError, NotFoundError
@@ -72,9 +72,14 @@ def _hashable(key: Any) -> Any:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    atomic.write_bytes(path, checkpoint_bytes(state))
+
+
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """The checkpoint file of `state` as it is now (the trainer makes it on its thread and
+    writes it on its background writer)."""
     skeleton, tensors = pack(state)
-    metadata = {_META_KEY: json.dumps(skeleton)}
-    atomic.write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return save_bytes(tensors, metadata={_META_KEY: json.dumps(skeleton)})
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
 
 from zoo import __version__, atomic
 from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean
@@ -49,15 +50,27 @@ def save(model: Family, directory: str | os.PathLike, card: str | None = None, *
     """Write `model` as a model folder (created if needed); each file atomically.
     `extra` keys (e.g. data, metrics) are added to config.json."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    write_files(directory, model_files(model, card, **extra))
+    return directory
+
+
+def model_files(model: Family, card: str | None = None, **extra: Any) -> dict[str, bytes]:
+    """The files of `model`'s folder by name, as they are now (see `save`); the trainer
+    makes them on its thread and writes them on its background writer."""
     meta = {**model_metadata(model), **extra}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tags = {"format": "pt", "zoo_family": model.name, "zoo_format": str(FORMAT_VERSION)}
-    atomic.write_with(directory / WEIGHTS_FILE, lambda p: save_file(state, str(p), metadata=tags))
-    atomic.write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    files = {WEIGHTS_FILE: save_bytes(state, metadata=tags), CONFIG_FILE: (json.dumps(meta, indent=2) + "\n").encode()}
     if card is not None:
-        atomic.write_text(directory / CARD_FILE, card)
-    return directory
+        files[CARD_FILE] = card.encode()
+    return files
+
+
+def write_files(directory: Path, files: dict[str, bytes]) -> None:
+    """Write `files` (name: bytes) into `directory`, created if needed; each file atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        atomic.write_bytes(directory / name, data)
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -13,6 +13,7 @@ position in the epoch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import signal
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 
 from zoo import atomic, distributed, modelfile
-from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from zoo.background_writes import BackgroundWriter
+from zoo.checkpoint import CHECKPOINT_FILE, checkpoint_bytes, load_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.devices import autocast, resolve_device
 from zoo.distributed import World
@@ -322,20 +324,22 @@ class Trainer:
         interrupted = disk_full = False
         with self._sigint_stops_training():
             try:
-                for stage_index in range(state["stage"], len(cls.stages)):
-                    stage = cls.stages[stage_index]
-                    self._build_stage(stage, self.recipe.stage_train(stage))
-                    if self.resume_state is not None and stage_index == state["stage"] and not state.get("restart"):
-                        self._restore(state)
-                        start_epoch, start_batch = state["epoch"], state["batch"]
-                    else:
-                        start_epoch, start_batch = 0, 0
-                        self.stage_starts[stage] = self.log.size()
-                        # Each stage's schedules start from zero updates.
-                        self.updates.update({objective.name: 0 for objective in self.objectives})
-                    if self.step == 0 and stage_index == 0:  # a checkpoint to go back to from the start
-                        self._save_checkpoint(0, 0, 0, finished=False)
-                    self._run_stage(stage_index, start_epoch, start_batch)
+                with self._writes_landing():
+                    for stage_index in range(state["stage"], len(cls.stages)):
+                        stage = cls.stages[stage_index]
+                        self._build_stage(stage, self.recipe.stage_train(stage))
+                        restored = self.resume_state is not None and stage_index == state["stage"]
+                        if restored and not state.get("restart"):
+                            self._restore(state)
+                            start_epoch, start_batch = state["epoch"], state["batch"]
+                        else:
+                            start_epoch, start_batch = 0, 0
+                            self.stage_starts[stage] = self.log.size()
+                            # Each stage's schedules start from zero updates.
+                            self.updates.update({objective.name: 0 for objective in self.objectives})
+                        if self.step == 0 and stage_index == 0:  # a checkpoint to go back to from the start
+                            self._save_checkpoint(0, 0, 0, finished=False)
+                        self._run_stage(stage_index, start_epoch, start_batch)
             except _StopRequested:
                 interrupted = True
             except StorageError as err:
@@ -533,12 +537,14 @@ class Trainer:
         self.model.train()
         last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
         if last:
+            self.writer.wait()  # the log's end record follows the last model folder, landed
             kept = {"kept_epoch": self.best["epoch"], **self.best["metrics"]} if self.best else metrics
             self.log.append({"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **kept})
         # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
         stage_done = epoch + 1 == self.stage_config.epochs and not last
         if stage_done and self.best:
             # The next stage builds on the kept epoch, not on the last one (written by rank 0).
+            self.writer.wait()
             self.world.barrier()
             modelfile.load_weights(self.model, self.run_dir / modelfile.WEIGHTS_FILE)
         next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
@@ -582,7 +588,8 @@ class Trainer:
             name = f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}{suffix}"
             save_outputs(images, self.run_dir / SAMPLES_DIR / name, plot=False)
         if improved:
-            modelfile.save(model, self.run_dir, data=self.recipe.data)
+            files = modelfile.model_files(model, data=self.recipe.data)
+            self.writer.submit(functools.partial(modelfile.write_files, self.run_dir, files))
 
     def _keep_if_best(self, stage: str, epoch: int, metrics: dict[str, float]) -> bool:
         """Whether this epoch's model is the one to keep: always, unless `train.keep_best`,
@@ -639,7 +646,27 @@ class Trainer:
             "rng": self.world.gather(_rng_state()),
         }
         if self.world.is_main:
-            save_checkpoint(self.run_dir / CHECKPOINT_FILE, state)
+            data = checkpoint_bytes(state)
+            self.writer.submit(functools.partial(atomic.write_bytes, self.run_dir / CHECKPOINT_FILE, data))
+
+    @contextlib.contextmanager
+    def _writes_landing(self):
+        """Inside: checkpoints and model folders are written on a background writer (the
+        disk's waits overlap the next steps). Leaving: every write has landed. A write's error
+        is raised then, unless the block raised its own: then the last good files stand (the
+        writes are atomic) and the block's error says what happened. A stop request is no
+        such error: its checkpoint must land before training reports it saved."""
+        self.writer = BackgroundWriter()
+        try:
+            yield
+        except _StopRequested:
+            self.writer.close()
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+            raise
+        self.writer.close()
 
     def _restore(self, state: dict[str, Any]) -> None:
         for name, optimizer in self.optimizers.items():
