@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 PYTHAE_VENV = HERE / ".venv-pythae"
 RESULTS = HERE / "results"
 BATCH, LR, SEED, LATENT = 64, 2e-3, 0, 16
+EVAL_BATCH = 256  # test images per forward pass, in every system (zoo's default)
 SAMPLES = 1000  # per timed sampling call
 TARGET_NELBO = 152.0  # pythae's 3-epoch test −ELBO on this split (issue figure)
 
@@ -101,6 +102,7 @@ def worker_zoo(args) -> dict:
     pyplot()
 
     overrides = ["train.scheduler.name=none", f"train.optimizer.lr={LR}", f"train.batch_size={BATCH}"]
+    overrides += [f"train.eval_batch_size={EVAL_BATCH}"]
     overrides += [f"model.latent_dim={LATENT}"]
     overrides += [f"train.{k}" for k in args.option]
     with tempfile.TemporaryDirectory() as out:
@@ -133,7 +135,8 @@ def worker_bare(args) -> dict:
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            nelbo = sum(model.loss(zoo.Batch(test[i : i + 500])).terms["nelbo"].item() * 500 for i in (0, 500)) / 1000
+            batches = (test[i : i + EVAL_BATCH] for i in range(0, len(test), EVAL_BATCH))
+            nelbo = sum(model.loss(zoo.Batch(b)).terms["nelbo"].item() * len(b) for b in batches) / len(test)
     return {"seconds": time.perf_counter() - start, "images": args.epochs * steps * BATCH, "nelbo": nelbo}
 
 
@@ -189,7 +192,7 @@ def worker_pythae(args) -> dict:
             num_epochs=args.epochs,
             learning_rate=LR,
             per_device_train_batch_size=BATCH,
-            per_device_eval_batch_size=500,
+            per_device_eval_batch_size=EVAL_BATCH,
             optimizer_cls="Adam",
             scheduler_cls=None,
             seed=SEED,

@@ -13,6 +13,7 @@ from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from zoo.errors import InvalidInputError, NotFoundError, TrainingError
 from zoo.modelfile import WEIGHTS_FILE
 from zoo.progress import Reporter
+from zoo.recipes import TrainConfig
 from zoo.registry import families
 from zoo.trainer import evaluate
 
@@ -99,12 +100,25 @@ def test_held_out_evaluation_runs_in_the_training_precision(tmp_path):
     run = zoo.train("vae", overrides=[*TINY, "train.precision=bf16"], out=str(tmp_path))
     model, test = zoo.load(run.path), zoo.load_dataset("digits").test
     logged = eval_records(run.path)[-1]["nelbo"]
+    size = TrainConfig().eval_batch_size
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        in_bf16 = evaluate(model, test, 500, seed=0)["nelbo"]
-    in_fp32 = evaluate(model, test, 500, seed=0)["nelbo"]
+        in_bf16 = evaluate(model, test, size, seed=0)["nelbo"]
+    in_fp32 = evaluate(model, test, size, seed=0)["nelbo"]
     assert logged == pytest.approx(in_bf16, rel=1e-6)
     # bf16 rounding moves the figure, by far less than a nat; it is a different computation.
     assert logged != in_fp32 and logged == pytest.approx(in_fp32, abs=0.5)
+
+
+def test_held_out_figures_do_not_depend_on_the_evaluation_batch_size(tiny_run):
+    """The same noise in the same order at any batch size: train.eval_batch_size is a speed
+    knob, not part of the figure (its default changed from 500 to 256)."""
+    test = zoo.load_dataset("digits").test  # 359 images: one batch, two, four
+    figures = [evaluate(tiny_run.model, test, size, seed=0) for size in (359, 256, 100)]
+    assert 10 < figures[0]["nelbo"] < 60  # the tiny run's figure, not a constant
+    for other in figures[1:]:
+        assert other.keys() == figures[0].keys()
+        assert all(other[k] == pytest.approx(figures[0][k], rel=1e-5) for k in other)
+    assert evaluate(tiny_run.model, test, 256, seed=1)["nelbo"] != figures[1]["nelbo"]  # the noise counts
 
 
 def test_finished_run_resumes_only_to_train_longer(tiny_run, tmp_path):
