@@ -23,14 +23,14 @@ MAX_PENDING = 2
 
 class BackgroundWriter:
     def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-writes")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-writes")
         self._pending: deque[Future[None]] = deque()
         self._failed = False  # read and set on the writing thread only
 
     def submit(self, write: Callable[[], object]) -> None:
         """Run `write()` after the writes handed over before it; raises an earlier write's error."""
         self._collect(keep=MAX_PENDING - 1)
-        self._pending.append(self._thread.submit(self._run, write))
+        self._pending.append(self._executor.submit(self._run, write))
 
     def wait(self) -> None:
         """Block until every write handed over has landed; raise the first one that failed."""
@@ -41,7 +41,7 @@ class BackgroundWriter:
         try:
             self.wait()
         finally:
-            self._thread.shutdown(wait=True)
+            self._executor.shutdown(wait=True)
 
     def _collect(self, keep: int) -> None:
         """Take finished writes off the queue, waiting for the oldest while more than `keep` wait."""
