@@ -35,6 +35,7 @@ from zoo.distributed import World
 from zoo.errors import InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
+from zoo.garbage_collection import existing_objects_frozen
 from zoo.matmul_conv import use_matmul_convolutions
 from zoo.modelcard import model_card
 from zoo.outputs import output_suffix, save_outputs
@@ -364,39 +365,42 @@ class Trainer:
         config = self.stage_config
         stage = type(self.model).stages[stage_index]
         self.model.train()
-        for epoch in range(start_epoch, config.epochs):
-            order = _epoch_order(self.recipe.seed, stage_index, epoch, len(self.train_data), self.device)
-            self.reporter.start_epoch(stage, epoch, config.epochs, self.steps_per_epoch, start_batch)
-            sums: dict[str, torch.Tensor] = {}
-            count, window_start, window_images = 0, time.perf_counter(), 0
-            for b in range(start_batch, self.steps_per_epoch):
-                batch = self.train_data.batch(
-                    self.world.shard(order[b * config.batch_size : (b + 1) * config.batch_size])
-                )
-                terms = self._train_step(batch, stage, epoch)
-                for key, value in terms.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                count += 1
-                window_images += len(batch.x) * self.world.size
-                logged = self.step % config.log_every == 0 or b == self.steps_per_epoch - 1
-                if logged:
-                    now = time.perf_counter()
-                    record = self._mean_over_ranks(sums, count)
-                    self._check_finite_window(record, epoch)
-                    record.update(self._learning_rates())
-                    record["images_per_s"] = window_images / max(now - window_start, 1e-9)
-                    self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
-                    self.reporter.advance(b + 1, record)
-                    sums, count, window_start, window_images = {}, 0, now, 0
-                # Data-parallel ranks agree on a stop where they log (a collective every step
-                # would cost latency on CPU and a host-device sync on GPUs).
-                if (logged or not self.world.distributed) and self._any_rank(self.stop_requested):
-                    self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
-                    raise _StopRequested
-                if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-                    self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
-            start_batch = 0
-            self._end_epoch(stage_index, epoch)
+        with existing_objects_frozen():
+            for epoch in range(start_epoch, config.epochs):
+                self._run_epoch(stage_index, stage, epoch, start_batch if epoch == start_epoch else 0)
+                self._end_epoch(stage_index, epoch)
+
+    def _run_epoch(self, stage_index: int, stage: str, epoch: int, start_batch: int) -> None:
+        """The epoch's steps from batch `start_batch` on (a resumed run starts mid-epoch)."""
+        config = self.stage_config
+        order = _epoch_order(self.recipe.seed, stage_index, epoch, len(self.train_data), self.device)
+        self.reporter.start_epoch(stage, epoch, config.epochs, self.steps_per_epoch, start_batch)
+        sums: dict[str, torch.Tensor] = {}
+        count, window_start, window_images = 0, time.perf_counter(), 0
+        for b in range(start_batch, self.steps_per_epoch):
+            batch = self.train_data.batch(self.world.shard(order[b * config.batch_size : (b + 1) * config.batch_size]))
+            terms = self._train_step(batch, stage, epoch)
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
+            window_images += len(batch.x) * self.world.size
+            logged = self.step % config.log_every == 0 or b == self.steps_per_epoch - 1
+            if logged:
+                now = time.perf_counter()
+                record = self._mean_over_ranks(sums, count)
+                self._check_finite_window(record, epoch)
+                record.update(self._learning_rates())
+                record["images_per_s"] = window_images / max(now - window_start, 1e-9)
+                self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
+                self.reporter.advance(b + 1, record)
+                sums, count, window_start, window_images = {}, 0, now, 0
+            # Data-parallel ranks agree on a stop where they log (a collective every step
+            # would cost latency on CPU and a host-device sync on GPUs).
+            if (logged or not self.world.distributed) and self._any_rank(self.stop_requested):
+                self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
+                raise _StopRequested
+            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
 
     def _train_step(self, batch: Batch, stage: str, epoch: int) -> dict[str, torch.Tensor]:
         config = self.stage_config
