@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from zoo.errors import StorageError
+from zoo.errors import InvalidInputError, StorageError
 
 #: errno values of a write that failed for lack of space: disk full, quota, file-size limit.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -62,8 +62,25 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_output(path: str | os.PathLike, data: bytes) -> Path:
+    """`write_bytes` for a file the user named: a path the system refuses (no such folder, no
+    permission) is refused in one line."""
+    try:
+        write_bytes(path, data)
+    except OSError as err:
+        raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
+    return Path(path)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_files(directory: Path, files: dict[str, bytes]) -> None:
+    """Write `files` (name: bytes) into `directory`, created if needed; each file atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_bytes(directory / name, data)
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> None:

@@ -17,8 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-#: Writes that may wait at once: one epoch's end hands over a model folder and a checkpoint.
-MAX_PENDING = 2
+#: Writes that may wait at once: one epoch's end hands over a sample grid, a model folder and
+#: a checkpoint.
+MAX_PENDING = 3
 
 
 class BackgroundWriter:

@@ -35,11 +35,10 @@ def check_png_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def save_png(image: Tensor, path: str | os.PathLike, scale: int = 1) -> Path:
-    """Write a (C, H, W) image in [0, 1] as PNG atomically, enlarged `scale` times (nearest)."""
+def png_bytes(image: Tensor, scale: int = 1) -> bytes:
+    """A (C, H, W) image in [0, 1] as a PNG file's bytes, enlarged `scale` times (nearest)."""
     from PIL import Image
 
-    path = check_png_path(path)
     pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     picture = Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
     if scale > 1:
@@ -48,19 +47,25 @@ def save_png(image: Tensor, path: str | os.PathLike, scale: int = 1) -> Path:
     # zlib's fastest level: up to 5x faster than PIL's default 6, for files 10-50% larger
     # (the trainer writes a sample grid after every epoch)
     picture.save(buffer, format="PNG", compress_level=1)
-    try:
-        atomic.write_bytes(path, buffer.getvalue())
-    except OSError as err:
-        raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
-    return path
+    return buffer.getvalue()
 
 
-def save_grid(images: Tensor, path: str | os.PathLike, columns: int | None = None) -> Path:
-    """Save images as one grid PNG; small images are enlarged so the grid is readable."""
+def save_png(image: Tensor, path: str | os.PathLike, scale: int = 1) -> Path:
+    """Write a (C, H, W) image in [0, 1] as PNG atomically, enlarged `scale` times (nearest)."""
+    return atomic.write_output(check_png_path(path), png_bytes(image, scale))
+
+
+def grid_png(images: Tensor, columns: int | None = None) -> bytes:
+    """Images as one grid PNG's bytes; small images are enlarged so the grid is readable."""
     scale = max(1, math.ceil(56 / max(images.shape[-2], 1)))
     picture = grid(images, columns)
     # make_grid repeats a grey channel three times; write grey grids with one (a third of the bytes)
-    return save_png(picture[:1] if images.shape[1] == 1 else picture, path, scale=scale)
+    return png_bytes(picture[:1] if images.shape[1] == 1 else picture, scale=scale)
+
+
+def save_grid(images: Tensor, path: str | os.PathLike, columns: int | None = None) -> Path:
+    """Save images as one grid PNG (see `grid_png`)."""
+    return atomic.write_output(check_png_path(path), grid_png(images, columns))
 
 
 def save_comparison(originals: Tensor, reconstructions: Tensor, path: str | os.PathLike) -> Path:

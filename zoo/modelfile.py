@@ -50,7 +50,7 @@ def save(model: Family, directory: str | os.PathLike, card: str | None = None, *
     """Write `model` as a model folder (created if needed); each file atomically.
     `extra` keys (e.g. data, metrics) are added to config.json."""
     directory = Path(directory)
-    write_files(directory, model_files(model, card, **extra))
+    atomic.write_files(directory, model_files(model, card, **extra))
     return directory
 
 
@@ -64,13 +64,6 @@ def model_files(model: Family, card: str | None = None, **extra: Any) -> dict[st
     if card is not None:
         files[CARD_FILE] = card.encode()
     return files
-
-
-def write_files(directory: Path, files: dict[str, bytes]) -> None:
-    """Write `files` (name: bytes) into `directory`, created if needed; each file atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        atomic.write_bytes(directory / name, data)
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from zoo import atomic
+from zoo.atomic import write_output
 from zoo.errors import InvalidInputError
+from zoo.images import grid_png
 from zoo.nets import data_kind
 
 #: The file each kind of data is written to.
@@ -37,20 +38,24 @@ def check_output(path: str | os.PathLike, shape: Sequence[int]) -> Path:
     return path
 
 
+def output_bytes(x: Tensor) -> bytes:
+    """Model outputs (N, *shape) as the bytes of their file: a grid PNG for images, an .npy
+    array for vectors and signals (the trainer makes them on its thread and writes them on its
+    background writer)."""
+    if data_kind(tuple(x.shape[1:])) == "image":
+        return grid_png(x)
+    return npy_bytes(x)
+
+
 def save_outputs(x: Tensor, path: str | os.PathLike, plot: bool = True) -> list[Path]:
     """Write model outputs (N, *shape): a grid PNG for images; for vectors and signals an .npy
     array, plus (for signals, when `plot`) a line plot PNG with the same stem. Returns the files."""
     shape = tuple(x.shape[1:])
-    path = check_output(path, shape)
-    if data_kind(shape) == "image":
-        from zoo.images import save_grid
-
-        return [save_grid(x, path)]
-    written = [save_npy(x, path)]
+    written = [write_output(check_output(path, shape), output_bytes(x))]
     if plot and data_kind(shape) == "signal":
         from zoo.plots import signal_plot
 
-        written.append(signal_plot(x.detach().float().cpu().numpy(), path.with_suffix(".png")))
+        written.append(signal_plot(x.detach().float().cpu().numpy(), written[0].with_suffix(".png")))
     return written
 
 
@@ -73,13 +78,13 @@ def save_reconstruction_outputs(originals: Tensor, reconstructions: Tensor, path
     return written
 
 
-def save_npy(x: Tensor, path: str | os.PathLike) -> Path:
-    """Write a tensor as a float32 .npy array atomically."""
-    path = Path(path)
+def npy_bytes(x: Tensor) -> bytes:
+    """A tensor as a float32 .npy file's bytes."""
     buffer = io.BytesIO()
     np.save(buffer, x.detach().float().cpu().numpy(), allow_pickle=False)
-    try:
-        atomic.write_bytes(path, buffer.getvalue())
-    except OSError as err:
-        raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
-    return path
+    return buffer.getvalue()
+
+
+def save_npy(x: Tensor, path: str | os.PathLike) -> Path:
+    """Write a tensor as a float32 .npy array atomically."""
+    return write_output(Path(path), npy_bytes(x))

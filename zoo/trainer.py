@@ -38,7 +38,7 @@ from zoo.family import Batch, Family
 from zoo.garbage_collection import existing_objects_frozen
 from zoo.matmul_conv import use_matmul_convolutions
 from zoo.modelcard import model_card
-from zoo.outputs import output_suffix, save_outputs
+from zoo.outputs import output_bytes, output_suffix
 from zoo.plots import loss_curve
 from zoo.progress import Reporter
 from zoo.recipes import Recipe, TrainConfig, apply_override, load_recipe, parse_recipe_text, validate_recipe
@@ -582,18 +582,17 @@ class Trainer:
             }
         )
         if self.stage_config.sample_grid and "sample" in model.capabilities():
-            (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
             with torch.random.fork_rng(devices=[]):
                 generator = torch.Generator(self.device).manual_seed(self.recipe.seed)
                 images = model.sample(self.stage_config.sample_grid, generator=generator)
             # Images: a grid PNG; vectors and signals: an .npy array (no plot: matplotlib costs
             # more than a small model's epoch).
             suffix = output_suffix(model.config.input_shape)
-            name = f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}{suffix}"
-            save_outputs(images, self.run_dir / SAMPLES_DIR / name, plot=False)
+            grid = {f"{_grid_prefix(type(model), stage)}epoch-{epoch + 1:03d}{suffix}": output_bytes(images)}
+            self.writer.submit(functools.partial(atomic.write_files, self.run_dir / SAMPLES_DIR, grid))
         if improved:
             files = modelfile.model_files(model, data=self.recipe.data)
-            self.writer.submit(functools.partial(modelfile.write_files, self.run_dir, files))
+            self.writer.submit(functools.partial(atomic.write_files, self.run_dir, files))
 
     def _keep_if_best(self, stage: str, epoch: int, metrics: dict[str, float]) -> bool:
         """Whether this epoch's model is the one to keep: always, unless `train.keep_best`,

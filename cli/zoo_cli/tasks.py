@@ -244,10 +244,7 @@ def encode(model, data, output, device, revision) -> None:
             arrays[f"{name}_labels"] = part.y.numpy()
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    try:
-        atomic.write_bytes(output, buffer.getvalue())
-    except OSError as err:
-        raise InvalidInputError(f"cannot write '{output}': {err.strerror or err}") from None
+    atomic.write_output(output, buffer.getvalue())
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items())
     click.echo(f"wrote {shapes} to {output}")
 

@@ -67,11 +67,7 @@ class EvalReport:
     def write(self, path: str | os.PathLike) -> Path:
         """The document as JSON at `path` (a model folder's eval.json: the only file that eval
         writes there), written atomically."""
-        try:
-            atomic.write_bytes(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
-        except OSError as err:
-            raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
-        return Path(path)
+        return atomic.write_output(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
 
 
 def read_eval(folder: str | os.PathLike) -> dict[str, Any] | None:
