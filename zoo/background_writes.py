@@ -1,7 +1,7 @@
 """The trainer's file writes, done on one background thread while training goes on.
 
-What a write holds is made on the training thread (the bytes of a checkpoint or of a model
-folder's files: a snapshot of that moment) and handed over; the thread does the part that
+What a write holds is made on the training thread (the bytes of a checkpoint, a model
+folder's files or a sample grid: a snapshot of that moment) and handed over; the thread does the part that
 waits on the disk: write, fsync, rename (`zoo.atomic`; Python releases the GIL for each).
 On a busy or network disk that part takes from a few to tens of milliseconds per file.
 

@@ -87,4 +87,4 @@ def npy_bytes(x: Tensor) -> bytes:
 
 def save_npy(x: Tensor, path: str | os.PathLike) -> Path:
     """Write a tensor as a float32 .npy array atomically."""
-    return write_output(Path(path), npy_bytes(x))
+    return write_output(path, npy_bytes(x))

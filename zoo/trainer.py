@@ -654,11 +654,11 @@ class Trainer:
 
     @contextlib.contextmanager
     def _writes_landing(self):
-        """Inside: checkpoints and model folders are written on a background writer (the
-        disk's waits overlap the next steps). Leaving: every write has landed. A write's error
-        is raised then, unless the block raised its own: then the last good files stand (the
-        writes are atomic) and the block's error says what happened. A stop request is no
-        such error: its checkpoint must land before training reports it saved."""
+        """Inside: checkpoints, model folders and sample grids are written on a background
+        writer (the disk's waits overlap the next steps). Leaving: every write has landed. A
+        write's error is raised then, unless the block raised its own: then the last good files
+        stand (the writes are atomic) and the block's error says what happened. A stop request
+        is no such error: its checkpoint must land before training reports it saved."""
         self.writer = BackgroundWriter()
         try:
             yield
