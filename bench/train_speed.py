@@ -377,7 +377,8 @@ def worker_loading(args) -> dict:
     """µs per image to load file-backed data: zoo's `folder:` loader on the mnist-5k training
     digits written as 28×28 PNG files (and enlarged to 96×96 RGB), against decoding the same
     files (open, decode, convert, to float, stack) in one thread and in a pool of threads, one
-    per core. Interleaved, 5 rounds, medians; the page cache holds the files after the first."""
+    per core. Interleaved, 5 rounds, medians; the page cache holds the files after the first.
+    Also the most memory zoo's loader holds at once, as a multiple of the loaded data's size."""
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
@@ -414,7 +415,22 @@ def worker_loading(args) -> dict:
                     load()
                     seconds[name].append(time.perf_counter() - start)
             report[label] = {f"{k}_us_per_image": statistics.median(v) / len(files) * 1e6 for k, v in seconds.items()}
+            data_bytes = len(files) * len(mode) * size * size * 4  # float32, 1 (L) or 3 (RGB) channels
+            report[label]["zoo_peak_memory_over_data"] = traced_peak(loaders["zoo"]) / data_bytes
     return report
+
+
+def traced_peak(call) -> int:
+    """The most memory (bytes) that numpy and Python objects held at once during `call()`,
+    by tracemalloc (untimed: tracing slows allocation)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 WORKERS = {
@@ -752,6 +768,11 @@ def print_report(report: dict) -> None:
         print(
             f"loading {label} PNGs, µs/image: zoo {row['zoo_us_per_image']:.0f}, decoding in one thread "
             f"{row['one_thread_us_per_image']:.0f}, in a pool of threads {row['threads_us_per_image']:.0f}"
+            + (
+                f"; zoo's peak memory {row['zoo_peak_memory_over_data']:.2f}× the data"
+                if "zoo_peak_memory_over_data" in row
+                else ""
+            )
         )
     for mode, p in report.get("profile", {}).items():
         ops = ", ".join(f"{name} {ms:.1f}" for name, ms in list(p["self_ms_per_step"].items())[:4])

@@ -115,25 +115,27 @@ def make_splits(
     seed: int = SPLIT_SEED,
     factors: np.ndarray | None = None,
     factor_names: tuple[str, ...] = (),
-):  # -> Splits (torch is imported only here)
+):  # -> Splits
     """Splits of float32 inputs (images in [0, 1], vectors, signals): stratified by label (a plain seeded split when
     there are no labels), each split permuted so that batches mix classes."""
-    import torch
+    train, test = split_rows(labels, len(images), test_fraction, seed)
+    order = np.concatenate([train, test])  # one copy of the data, in split order
+    return ordered_splits(
+        name,
+        images[order],
+        None if labels is None else labels[order],
+        len(train),
+        None if factors is None else factors[order],
+        factor_names,
+    )
 
-    from zoo.datasets.splits import Splits, TensorData
 
-    strata = labels if labels is not None else np.zeros(len(images), dtype=np.int64)
-    train, test = stratified_split(strata, test_fraction, seed)
-
-    def part(rows: np.ndarray) -> TensorData:  # indexing with an array makes a new array
-        return TensorData(
-            torch.from_numpy(images[rows]),
-            None if labels is None else torch.from_numpy(labels[rows]),
-            None if factors is None else torch.from_numpy(factors[rows]),
-        )
-
-    num_classes = 0 if labels is None else int(labels.max()) + 1
-    return Splits(name, part(train), part(test), num_classes=num_classes, factor_names=factor_names)
+def split_rows(
+    labels: np.ndarray | None, n: int, test_fraction: float, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows `make_splits` puts in train and test, in their order: for loaders that read
+    their rows in that order (no copy to reorder them)."""
+    return stratified_split(labels if labels is not None else np.zeros(n, dtype=np.int64), test_fraction, seed)
 
 
 def given_splits(
@@ -142,21 +144,45 @@ def given_splits(
     test: tuple[np.ndarray, np.ndarray | None],
     seed: int = SPLIT_SEED,
 ):  # -> Splits
-    """Splits from a train/test division the data comes with (images, labels or None);
-    each part is permuted (seeded) so that batches mix classes."""
+    """Splits from a train/test division the data comes with (images, and labels for both
+    parts or for neither); each part is permuted (seeded) so that batches mix classes."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    n_train = len(x_train)
+    train_order, test_order = given_orders(n_train, len(x_test), seed)
+    images = np.empty((n_train + len(x_test), *x_train.shape[1:]), dtype=x_train.dtype)
+    np.take(x_train, train_order, axis=0, out=images[:n_train])  # one copy, in split order
+    np.take(x_test, test_order, axis=0, out=images[n_train:])
+    labels = None if y_train is None else np.concatenate([y_train[train_order], y_test[test_order]])
+    return ordered_splits(name, images, labels, n_train)
+
+
+def given_orders(n_train: int, n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded permutations `given_splits` puts each given part in."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return rng.permutation(n_train), rng.permutation(n_test)
+
+
+def ordered_splits(
+    name: str,
+    data: np.ndarray,
+    labels: np.ndarray | None,
+    n_train: int,
+    factors: np.ndarray | None = None,
+    factor_names: tuple[str, ...] = (),
+):  # -> Splits (torch is imported only here)
+    """Splits of rows already in split order: the first `n_train` train, the rest test. Both
+    are views of `data`, so a loader that fills one array in this order holds the data once."""
     import torch
 
     from zoo.datasets.splits import Splits, TensorData
 
-    rng = np.random.Generator(np.random.PCG64(seed))
-
-    def part(images: np.ndarray, labels: np.ndarray | None) -> TensorData:
-        order = rng.permutation(len(images))
+    def part(rows: slice) -> TensorData:
         return TensorData(
-            torch.from_numpy(np.ascontiguousarray(images[order])),
-            None if labels is None else torch.from_numpy(labels[order]),
+            torch.from_numpy(data[rows]),
+            None if labels is None else torch.from_numpy(labels[rows]),
+            None if factors is None else torch.from_numpy(factors[rows]),
         )
 
-    labelled = [y for _, y in (train, test) if y is not None and len(y)]
-    num_classes = int(max(y.max() for y in labelled)) + 1 if labelled else 0
-    return Splits(name, part(*train), part(*test), num_classes=num_classes)
+    num_classes = 0 if labels is None else int(labels.max()) + 1
+    train, test = slice(0, n_train), slice(n_train, len(data))
+    return Splits(name, part(train), part(test), num_classes=num_classes, factor_names=factor_names)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.datasets.builtin import given_splits, make_splits
+from zoo.datasets.builtin import given_orders, ordered_splits, split_rows
 from zoo.datasets.pictures import to_array
 from zoo.errors import InvalidInputError, NotFoundError
 
@@ -24,6 +24,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def load_folder(
     path: str, size: int | None = None, channels: int | None = None, test_fraction: float = 0.1, seed: int = 0
 ):  # -> Splits
+    """The images are listed and split first, then decoded into the rows of one array that
+    both splits view: the data is held once, never copied to reorder it."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise NotFoundError(f"no image folder at '{path}' (folder:PATH needs a folder of images)")
@@ -31,35 +33,37 @@ def load_folder(
     train_dir, test_dir = root / "train", root / "test"
     if train_dir.is_dir() and test_dir.is_dir():
         classes = _classes(train_dir)
-        train = _read(train_dir, classes, size, channels)
-        test = _read(test_dir, classes, size, train[0].shape[1])
-        if test[0].shape[1:] != train[0].shape[1:]:
-            raise InvalidInputError(
-                f"'{test_dir}' images are {list(test[0].shape[1:])} but '{train_dir}' images are "
-                f"{list(train[0].shape[1:])}; pass the option size=N to resize both"
-            )
-        return given_splits(name, train, test)
-    if not 0 < test_fraction < 1:
-        raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    classes = _classes(root)
-    images, labels = _read(root, classes, size, channels)
-    return make_splits(name, images, labels, test_fraction, seed)
+        (train_files, train_labels), (test_files, test_labels) = (_listing(d, classes) for d in (train_dir, test_dir))
+        n_train = len(train_files)
+        train_order, test_order = given_orders(n_train, len(test_files))
+        files, order = train_files + test_files, np.concatenate([train_order, n_train + test_order])
+        labels = None if not classes else np.concatenate([train_labels, test_labels])
+    else:
+        if not 0 < test_fraction < 1:
+            raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+        files, labels = _listing(root, _classes(root))
+        train_rows, test_rows = split_rows(labels, len(files), test_fraction, seed)
+        n_train, order = len(train_rows), np.concatenate([train_rows, test_rows])
+    rows = np.empty_like(order)
+    rows[order] = np.arange(len(order))  # where each listed file goes: train first, then test
+    images = _decode(files, size, channels, rows)
+    return ordered_splits(name, images, None if labels is None else labels[order], n_train)
 
 
 def _classes(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read(folder: Path, classes: list[str], size: int | None, channels: int | None):
+def _listing(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray | None]:
+    """The image files of `folder` (of each class subfolder, in class order) and their labels."""
     if classes:
-        files = [(f, c) for c, cls in enumerate(classes) for f in _images(folder / cls)]
+        pairs = [(f, c) for c, cls in enumerate(classes) for f in _images(folder / cls)]
     else:
-        files = [(f, 0) for f in _images(folder)]
-    if not files:
+        pairs = [(f, 0) for f in _images(folder)]
+    if not pairs:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in '{folder}'")
-    images = _decode([f for f, _ in files], size, channels)
-    labels = np.array([c for _, c in files], dtype=np.int64) if classes else None
-    return images, labels
+    labels = np.array([c for _, c in pairs], dtype=np.int64) if classes else None
+    return [f for f, _ in pairs], labels
 
 
 def folder_images(path: str, size: int | None = None, channels: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -74,7 +78,7 @@ def folder_images(path: str, size: int | None = None, channels: int | None = Non
     return [str(f.relative_to(root)) for f in files], _decode(files, size, channels)
 
 
-def _decode(files: list[Path], size: int | None, channels: int | None) -> np.ndarray:
+def _decode(files: list[Path], size: int | None, channels: int | None, rows: np.ndarray | None = None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     def opened():
@@ -86,7 +90,7 @@ def _decode(files: list[Path], size: int | None, channels: int | None) -> np.nda
             except (UnidentifiedImageError, OSError) as err:
                 raise InvalidInputError(f"cannot read image '{f}': {err}") from None
 
-    return to_array(opened(), [str(f) for f in files], size, channels)
+    return to_array(opened(), [str(f) for f in files], size, channels, rows)
 
 
 def _images(folder: Path) -> list[Path]:

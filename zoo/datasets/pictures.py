@@ -11,9 +11,13 @@ import numpy as np
 from zoo.errors import InvalidInputError
 
 
-def to_array(images: Iterable[Any], names: list[str], size: int | None, channels: int | None) -> np.ndarray:
+def to_array(
+    images: Iterable[Any], names: list[str], size: int | None, channels: int | None, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Convert PIL images to grey (channels 1) or RGB (3) — by default whatever the first
-    image is — resized to size×size when `size` is given; all must then agree in size."""
+    image is — resized to size×size when `size` is given; all must then agree in size.
+    `rows`: the row of the array each image fills (default: their order), so that a loader
+    reads its files in the order they are listed and gets them in the order it needs."""
     if size is not None and (not isinstance(size, int) or size < 1):
         raise InvalidInputError(f"size must be a positive number of pixels, got {size!r}")
     if channels not in (None, 1, 3):
@@ -39,7 +43,8 @@ def to_array(images: Iterable[Any], names: list[str], size: int | None, channels
                 f"{image.size[0]}×{image.size[1]}); pass the option size=N to resize them"
             )
         pixels = np.asarray(image)
-        np.divide(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1), 255.0, out=out[i], dtype=np.float32)
+        row = i if rows is None else rows[i]
+        np.divide(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1), 255.0, out=out[row], dtype=np.float32)
     if out is None:
         raise InvalidInputError("no images to load")
     return out
