@@ -118,24 +118,24 @@ def make_splits(
 ):  # -> Splits
     """Splits of float32 inputs (images in [0, 1], vectors, signals): stratified by label (a plain seeded split when
     there are no labels), each split permuted so that batches mix classes."""
-    train, test = split_rows(labels, len(images), test_fraction, seed)
-    order = np.concatenate([train, test])  # one copy of the data, in split order
+    order, n_train = split_order(labels, len(images), test_fraction, seed)
     return ordered_splits(
         name,
-        images[order],
+        images[order],  # one copy of the data, in split order
         None if labels is None else labels[order],
-        len(train),
+        n_train,
         None if factors is None else factors[order],
         factor_names,
     )
 
 
-def split_rows(
+def split_order(
     labels: np.ndarray | None, n: int, test_fraction: float, seed: int = SPLIT_SEED
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rows `make_splits` puts in train and test, in their order: for loaders that read
-    their rows in that order (no copy to reorder them)."""
-    return stratified_split(labels if labels is not None else np.zeros(n, dtype=np.int64), test_fraction, seed)
+) -> tuple[np.ndarray, int]:
+    """The rows `make_splits` puts in train, then those it puts in test, and how many train has."""
+    strata = labels if labels is not None else np.zeros(n, dtype=np.int64)
+    train, test = stratified_split(strata, test_fraction, seed)
+    return np.concatenate([train, test]), len(train)
 
 
 def given_splits(
@@ -148,18 +148,27 @@ def given_splits(
     parts or for neither); each part is permuted (seeded) so that batches mix classes."""
     (x_train, y_train), (x_test, y_test) = train, test
     n_train = len(x_train)
-    train_order, test_order = given_orders(n_train, len(x_test), seed)
-    images = np.empty((n_train + len(x_test), *x_train.shape[1:]), dtype=x_train.dtype)
-    np.take(x_train, train_order, axis=0, out=images[:n_train])  # one copy, in split order
-    np.take(x_test, test_order, axis=0, out=images[n_train:])
-    labels = None if y_train is None else np.concatenate([y_train[train_order], y_test[test_order]])
+    order = given_order(n_train, len(x_test), seed)
+    images = np.empty((len(order), *x_train.shape[1:]), dtype=x_train.dtype)
+    np.take(x_train, order[:n_train], axis=0, out=images[:n_train])  # one copy, in split order
+    np.take(x_test, order[n_train:] - n_train, axis=0, out=images[n_train:])
+    labels = None if y_train is None else np.concatenate([y_train, y_test])[order]
     return ordered_splits(name, images, labels, n_train)
 
 
-def given_orders(n_train: int, n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded permutations `given_splits` puts each given part in."""
+def given_order(n_train: int, n_test: int, seed: int = SPLIT_SEED) -> np.ndarray:
+    """The rows of a given division in the order `given_splits` puts them: the train part's
+    rows permuted (seeded), then the test part's (numbered after train's)."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    return rng.permutation(n_train), rng.permutation(n_test)
+    return np.concatenate([rng.permutation(n_train), n_train + rng.permutation(n_test)])
+
+
+def placement(order: np.ndarray) -> np.ndarray:
+    """Where each row goes when `order` lists the rows in their new order: for loaders that
+    decode rows in their own order straight into split order (`zoo.datasets.pictures.to_array`)."""
+    rows = np.empty_like(order)
+    rows[order] = np.arange(len(order))
+    return rows
 
 
 def ordered_splits(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.datasets.builtin import given_orders, ordered_splits, split_rows
+from zoo.datasets.builtin import given_order, ordered_splits, placement, split_order
 from zoo.datasets.pictures import to_array
 from zoo.errors import InvalidInputError, NotFoundError
 
@@ -34,19 +34,15 @@ def load_folder(
     if train_dir.is_dir() and test_dir.is_dir():
         classes = _classes(train_dir)
         (train_files, train_labels), (test_files, test_labels) = (_listing(d, classes) for d in (train_dir, test_dir))
-        n_train = len(train_files)
-        train_order, test_order = given_orders(n_train, len(test_files))
-        files, order = train_files + test_files, np.concatenate([train_order, n_train + test_order])
+        files, n_train = train_files + test_files, len(train_files)
         labels = None if not classes else np.concatenate([train_labels, test_labels])
+        order = given_order(n_train, len(test_files))
     else:
         if not 0 < test_fraction < 1:
             raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         files, labels = _listing(root, _classes(root))
-        train_rows, test_rows = split_rows(labels, len(files), test_fraction, seed)
-        n_train, order = len(train_rows), np.concatenate([train_rows, test_rows])
-    rows = np.empty_like(order)
-    rows[order] = np.arange(len(order))  # where each listed file goes: train first, then test
-    images = _decode(files, size, channels, rows)
+        order, n_train = split_order(labels, len(files), test_fraction, seed)
+    images = _decode(files, size, channels, placement(order))
     return ordered_splits(name, images, None if labels is None else labels[order], n_train)
 
 

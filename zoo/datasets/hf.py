@@ -9,9 +9,11 @@ the `datasets` cache (HF_HOME) or be a local path.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from zoo.datasets.builtin import given_splits, make_splits
+from zoo.datasets.builtin import given_order, ordered_splits, placement, split_order
 from zoo.datasets.pictures import to_array
 from zoo.errors import InvalidInputError, NotFoundError
 
@@ -51,19 +53,18 @@ def load_hf(
         if column is not None and column not in train.features:
             raise InvalidInputError(f"hf:{repo} has no column '{column}' (it has: {', '.join(train.features)})")
 
-    def arrays(part, channels_):
-        images = to_array(part[image_col], [f"{repo}[{i}]" for i in range(len(part))], size, channels_)
-        labels = None if label_col is None else np.asarray(part[label_col], dtype=np.int64)
-        return images, labels
-
     name = f"hf:{repo}"
-    images, labels = arrays(train, channels)
-    if test_split not in loaded:
-        return make_splits(name, images, labels, test_fraction, seed)
-    test_images, test_labels = arrays(loaded[test_split], images.shape[1])
-    if test_images.shape[1:] != images.shape[1:]:
-        raise InvalidInputError(f"hf:{repo} test images differ in size from train images; pass the option size=N")
-    return given_splits(name, (images, labels), (test_images, test_labels))
+    parts = [train] if test_split not in loaded else [train, loaded[test_split]]
+    labels = None if label_col is None else np.concatenate([np.asarray(p[label_col], dtype=np.int64) for p in parts])
+    if len(parts) == 1:
+        order, n_train = split_order(labels, len(train), test_fraction, seed)
+    else:
+        order, n_train = given_order(len(train), len(parts[1])), len(train)
+    # Decoded in the dataset's order straight into split order: the images are held once.
+    pictures = itertools.chain.from_iterable(p[image_col] for p in parts)
+    names = [f"{repo}[{i}]" for p in parts for i in range(len(p))]
+    images = to_array(pictures, names, size, channels, placement(order))
+    return ordered_splits(name, images, None if labels is None else labels[order], n_train)
 
 
 def _column(features, kind, repo: str, required: str | None) -> str | None:
