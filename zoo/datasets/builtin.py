@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -163,12 +164,15 @@ def given_order(n_train: int, n_test: int, seed: int = SPLIT_SEED) -> np.ndarray
     return np.concatenate([rng.permutation(n_train), n_train + rng.permutation(n_test)])
 
 
-def placement(order: np.ndarray) -> np.ndarray:
-    """Where each row goes when `order` lists the rows in their new order: for loaders that
-    decode rows in their own order straight into split order (`zoo.datasets.pictures.to_array`)."""
+def decoded_splits(
+    name: str, decode: Callable[[np.ndarray], np.ndarray], labels: np.ndarray | None, order: np.ndarray, n_train: int
+):  # -> Splits
+    """Splits of rows that a loader decodes in its own order straight into split order, `order`
+    listing the rows in split order: `decode(rows)` writes its i-th row into row `rows[i]` of
+    one array (`zoo.datasets.pictures.to_array`), which both splits then view."""
     rows = np.empty_like(order)
     rows[order] = np.arange(len(order))
-    return rows
+    return ordered_splits(name, decode(rows), None if labels is None else labels[order], n_train)
 
 
 def ordered_splits(

@@ -10,11 +10,12 @@ seeded split. Options: size (resize to size×size), channels (1 or 3), test_frac
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
-from zoo.datasets.builtin import given_order, ordered_splits, placement, split_order
+from zoo.datasets.builtin import decoded_splits, given_order, split_order
 from zoo.datasets.pictures import to_array
 from zoo.errors import InvalidInputError, NotFoundError
 
@@ -42,8 +43,7 @@ def load_folder(
             raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         files, labels = _listing(root, _classes(root))
         order, n_train = split_order(labels, len(files), test_fraction, seed)
-    images = _decode(files, size, channels, placement(order))
-    return ordered_splits(name, images, None if labels is None else labels[order], n_train)
+    return decoded_splits(name, functools.partial(_decode, files, size, channels), labels, order, n_train)
 
 
 def _classes(folder: Path) -> list[str]:

@@ -9,11 +9,12 @@ the `datasets` cache (HF_HOME) or be a local path.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 
-from zoo.datasets.builtin import given_order, ordered_splits, placement, split_order
+from zoo.datasets.builtin import decoded_splits, given_order, split_order
 from zoo.datasets.pictures import to_array
 from zoo.errors import InvalidInputError, NotFoundError
 
@@ -63,8 +64,7 @@ def load_hf(
     # Decoded in the dataset's order straight into split order: the images are held once.
     pictures = itertools.chain.from_iterable(p[image_col] for p in parts)
     names = [f"{repo}[{i}]" for p in parts for i in range(len(p))]
-    images = to_array(pictures, names, size, channels, placement(order))
-    return ordered_splits(name, images, None if labels is None else labels[order], n_train)
+    return decoded_splits(name, functools.partial(to_array, pictures, names, size, channels), labels, order, n_train)
 
 
 def _column(features, kind, repo: str, required: str | None) -> str | None:
