@@ -1,5 +1,6 @@
 """Data references, dSprites, and the loaders for full datasets, on small files the tests write."""
 
+import re
 import struct
 import sys
 import tracemalloc
@@ -14,7 +15,7 @@ from tests.conftest import assert_one_line_error
 from zoo.datasets.builtin import make_splits
 from zoo.datasets.dsprites import FACTOR_SIZES, RADIUS, SCALES, render
 from zoo.datasets.folder import folder_images
-from zoo.datasets.reference import parse_data_ref
+from zoo.datasets.reference import canonical_data_ref, parse_data_ref
 from zoo.errors import InvalidInputError, NotFoundError
 
 
@@ -190,3 +191,77 @@ def test_hf_data_loads_a_local_image_folder_through_datasets(tmp_path):
     data = zoo.load_dataset(f"hf:{tmp_path / 'hf'}")
     assert data.shape == (1, 28, 28) and (len(data.train), len(data.test)) == (40, 20)
     assert data.train.y is not None and data.num_classes >= 5
+
+
+def write_few(folder, n=5):
+    """One class subfolder `a/` of `n` random 8×8 grey PNGs: too few to hold out 10% of."""
+    rng = np.random.default_rng(0)
+    (folder / "a").mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(folder / "a" / f"{i}.png")
+
+
+def test_data_that_leaves_an_empty_split_is_refused_in_one_line(tmp_path, cli):
+    write_few(tmp_path / "few")
+    np.save(tmp_path / "v.npy", np.ones((3, 2), dtype=np.float32))
+    refused = {
+        f"folder:{tmp_path / 'few'}": "empty test split (5 train / 0 test",
+        f"npy:{tmp_path / 'v.npy'}?test_fraction=0.1": "empty test split (3 train / 0 test",
+        "dsprites?n=5": "empty test split (5 train / 0 test",
+    }
+    for ref, message in refused.items():
+        with pytest.raises(InvalidInputError, match=re.escape(message)) as info:
+            zoo.load_dataset(ref)
+        assert "\n" not in str(info.value)
+    with pytest.raises(InvalidInputError, match=re.escape("empty train split (0 train / 3 test")):
+        make_splits("x", np.ones((3, 2), dtype=np.float32), None, test_fraction=0.99)
+    result = cli("train", "vae", "-r", "digits", "--data", f"folder:{tmp_path / 'few'}", "-q", "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "leaves an empty test split")
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("folder:FEW?seed=abc", "seed must be a whole number ≥ 0, got 'abc'"),
+        ("folder:FEW?seed=-1", "seed must be a whole number ≥ 0, got -1"),
+        ("dsprites?n=20&seed=1.5", "seed must be a whole number ≥ 0, got 1.5"),
+        ("folder:FEW?test_fraction=abc", "test_fraction must be in (0, 1), got 'abc'"),
+        ("folder:FEW?test_fraction=1", "test_fraction must be in (0, 1), got 1"),
+        ("npy:V?seed=abc", "seed must be a whole number ≥ 0, got 'abc'"),
+        ("npy:V?standardize=maybe", "standardize must be true or false, got 'maybe'"),
+        ("mnist?download=maybe", "download must be true or false, got 'maybe'"),
+    ],
+)
+def test_bad_values_of_shared_loader_options_are_named_in_one_line(tmp_path, ref, message):
+    write_few(tmp_path / "few", n=20)
+    np.save(tmp_path / "v.npy", np.ones((10, 2), dtype=np.float32))
+    ref = ref.replace("FEW", str(tmp_path / "few")).replace("V?", f"{tmp_path / 'v.npy'}?")
+    with pytest.raises(InvalidInputError, match=re.escape(f"data option {message}")) as info:
+        zoo.load_dataset(ref)
+    assert "\n" not in str(info.value)
+
+
+def test_keyword_options_are_checked_like_those_of_the_reference():
+    with pytest.raises(InvalidInputError, match="data option seed must be a whole number"):
+        zoo.load_dataset("dsprites", n=20, seed=True)
+    with pytest.raises(InvalidInputError, match="has no option 'sede'"):
+        zoo.load_dataset("dsprites", sede=1)
+
+
+def test_canonical_file_references_are_absolute_and_load_from_any_directory(tmp_path, monkeypatch):
+    write_few(tmp_path / "pics", n=20)
+    np.save(tmp_path / "v.npy", np.ones((10, 2), dtype=np.float32))
+    monkeypatch.chdir(tmp_path)
+    folder = canonical_data_ref("folder:pics?size=4&seed=2")
+    assert folder == f"folder:{tmp_path / 'pics'}?size=4&seed=2"
+    assert canonical_data_ref("npy:v.npy") == f"npy:{tmp_path / 'v.npy'}"
+    assert canonical_data_ref("hf:pics") == f"hf:{tmp_path / 'pics'}"  # a local folder
+    for unchanged in ("mnist-5k", "dsprites?n=20", "hf:user/repo", folder):
+        assert canonical_data_ref(unchanged) == unchanged
+    here = zoo.load_dataset("folder:pics?size=4&seed=2")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    there = zoo.load_dataset(folder)
+    assert there.shape == (1, 4, 4) and torch.equal(there.train.x, here.train.x)
+    assert len(zoo.load_dataset(canonical_data_ref(f"npy:{tmp_path / 'v.npy'}")).train) == 8

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import NotFoundError
+from zoo.errors import InvalidInputError, NotFoundError
 from zoo.plugin import DatasetSpec
 
 SPLIT_SEED = 0
@@ -184,7 +184,8 @@ def ordered_splits(
     factor_names: tuple[str, ...] = (),
 ):  # -> Splits (torch is imported only here)
     """Splits of rows already in split order: the first `n_train` train, the rest test. Both
-    are views of `data`, so a loader that fills one array in this order holds the data once."""
+    are views of `data`, so a loader that fills one array in this order holds the data once.
+    Every loader builds its splits here, so none can hand back an empty split."""
     import torch
 
     from zoo.datasets.splits import Splits, TensorData
@@ -196,6 +197,12 @@ def ordered_splits(
             None if factors is None else torch.from_numpy(factors[rows]),
         )
 
+    n_test = len(data) - n_train
+    if min(n_train, n_test) <= 0:
+        raise InvalidInputError(
+            f"data '{name}' leaves an empty {'train' if n_train <= 0 else 'test'} split "
+            f"({n_train} train / {n_test} test examples); use more examples or another test_fraction"
+        )
     num_classes = 0 if labels is None else int(labels.max()) + 1
     train, test = slice(0, n_train), slice(n_train, len(data))
     return Splits(name, part(train), part(test), num_classes=num_classes, factor_names=factor_names)

@@ -46,7 +46,6 @@ def load_dsprites(n: int = DEFAULT_N, seed: int = 0, test_fraction: float = 0.1)
     """A seeded subset of `n` dSprites images (0: all 737,280) with shape labels and factors."""
     total = math.prod(FACTOR_SIZES)
     check(isinstance(n, int) and 0 <= n <= total, f"dsprites option n must be 0 (all) … {total}, got {n!r}")
-    check(0 < test_fraction < 1, f"dsprites option test_fraction must be in (0, 1), got {test_fraction!r}")
     rng = np.random.Generator(np.random.PCG64(seed))
     rows = rng.permutation(total) if n == 0 else rng.choice(total, size=n, replace=False)
     factors = np.stack(np.unravel_index(rows, FACTOR_SIZES), axis=1).astype(np.int64)

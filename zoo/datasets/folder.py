@@ -39,8 +39,6 @@ def load_folder(
         labels = None if not classes else np.concatenate([train_labels, test_labels])
         order = given_order(n_train, len(test_files))
     else:
-        if not 0 < test_fraction < 1:
-            raise InvalidInputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
         files, labels = _listing(root, _classes(root))
         order, n_train = split_order(labels, len(files), test_fraction, seed)
     return decoded_splits(name, functools.partial(_decode, files, size, channels), labels, order, n_train)

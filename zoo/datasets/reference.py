@@ -8,7 +8,9 @@
 
 Schemes (`folder:`, `hf:`, `npy:`, `npz:`, `csv:`) are recognised before the registry is asked, so a registered
 `package:name` never shadows them. Options are checked against the loader's keyword
-arguments before anything is loaded, with the closest valid name for a typo.
+arguments before anything is loaded, with the closest valid name for a typo, and the values
+of the options many loaders share (seed, test_fraction, standardize, download) are checked
+here once. `canonical_data_ref` makes a file-backed target absolute before a reference is stored.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -32,6 +35,26 @@ SCHEMES = {
     "csv": "zoo.datasets.arrays:load_csv",
 }
 
+#: Schemes whose target is a path on disk (hf: too, when its target is a local folder).
+FILE_SCHEMES = ("folder", "npy", "npz", "csv")
+
+
+def _is_seed(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+
+#: Options that several loaders take: what each must be, as a test and as words.
+SHARED_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_is_seed, "a whole number ≥ 0"),
+    "test_fraction": (_is_fraction, "in (0, 1)"),
+    "standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "download": (lambda v: isinstance(v, bool), "true or false"),
+}
+
 
 @dataclass(frozen=True)
 class DataRef:
@@ -44,6 +67,7 @@ class DataRef:
 
 
 def parse_data_ref(text: str) -> DataRef:
+    """The parts of a data reference; option values are read as YAML."""
     base, sep, query = text.partition("?")
     if not base:
         raise InvalidInputError(f"data reference '{text}' names no dataset")
@@ -65,10 +89,33 @@ def parse_data_ref(text: str) -> DataRef:
     return DataRef(base, None, "", options)
 
 
-def resolve_loader(text: str) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """The loader a data reference names, with its target bound, and the options to call it
-    with; unknown options are refused here, before anything is loaded."""
+def canonical_data_ref(text: str) -> str:
+    """The reference with a file-backed target made absolute (folder:, npy:, npz:, csv:, and
+    hf: naming a local folder), so that a recipe or config.json that stores it loads the same
+    data from any working directory."""
     ref = parse_data_ref(text)
+    if ref.scheme is None:
+        return text
+    path = Path(ref.target).expanduser()
+    if ref.scheme not in FILE_SCHEMES and not path.exists():
+        return text  # an hf: repository id
+    _, sep, query = text.partition("?")
+    return f"{ref.scheme}:{path.absolute()}{sep}{query}"
+
+
+def check_option_values(options: dict[str, Any]) -> None:
+    """Refuse a shared option (seed, test_fraction, …) of the wrong type or range in one line."""
+    for key, value in options.items():
+        if key in SHARED_OPTIONS and not SHARED_OPTIONS[key][0](value):
+            raise InvalidInputError(f"data option {key} must be {SHARED_OPTIONS[key][1]}, got {value!r}")
+
+
+def resolve_loader(text: str, extra: dict[str, Any] | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The loader a data reference names, with its target bound, and the options to call it
+    with (the reference's, then `extra`); unknown options and bad values of shared ones are
+    refused here, before anything is loaded."""
+    ref = parse_data_ref(text)
+    options = {**ref.options, **(extra or {})}
     if ref.scheme is not None:
         loader = functools.partial(load_object(SCHEMES[ref.scheme], f"data scheme '{ref.scheme}:'"), ref.target)
         what = f"'{ref.scheme}:' data"
@@ -81,8 +128,9 @@ def resolve_loader(text: str) -> tuple[Callable[..., Any], dict[str, Any]]:
         for p in inspect.signature(loader).parameters.values()
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    for key in ref.options:
+    for key in options:
         if key not in accepted:
             takes = f" (it takes: {', '.join(accepted)})" if accepted else " (it takes none)"
             raise InvalidInputError(f"{what} has no option '{key}'{did_you_mean(key, accepted) or takes}")
-    return loader, ref.options
+    check_option_values(options)
+    return loader, options

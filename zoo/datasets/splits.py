@@ -73,8 +73,8 @@ def load_dataset(name: str, **options: Any) -> Splits:
     """The splits of a data reference: a dataset name (see `zoo list`), `folder:PATH`,
     `hf:REPO`, `npy:PATH`, `npz:PATH` or `csv:PATH`, optionally with `?key=value&…` loader
     options; keywords add options."""
-    loader, ref_options = resolve_loader(name)
-    splits = loader(**{**ref_options, **options})
+    loader, options = resolve_loader(name, options)
+    splits = loader(**options)
     if not isinstance(splits, Splits):
         raise InvalidInputError(f"dataset '{name}' loader returned {type(splits).__name__}, not Splits")
     for split, part in (("train", splits.train), ("test", splits.test)):
