@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from zoo.errors import InvalidInputError, StorageError
+from zoo.errors import StorageError
 
 #: errno values of a write that failed for lack of space: disk full, quota, file-size limit.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -18,9 +18,14 @@ NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
+    A write the system refuses (no space, no such folder, no permission, a read-only disk,
+    a folder in the way) is a StorageError that names the file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise StorageError(f"cannot write '{path}': {err.strerror or err}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -34,10 +39,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _fsync_dir(path.parent)
     except Exception as err:
         code = no_space_errno(err)
-        if code is None:
-            raise
         kept = "the previous version is unchanged" if path.exists() else "nothing was written"
-        raise no_space_error(path, code, kept) from None
+        if code is not None:
+            raise no_space_error(path, code, kept) from None
+        if isinstance(err, OSError):
+            raise StorageError(f"cannot write '{path}': {err.strerror or err} ({kept})") from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -63,12 +70,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_output(path: str | os.PathLike, data: bytes) -> Path:
-    """`write_bytes` for a file the user named: a path the system refuses (no such folder, no
-    permission) is refused in one line."""
-    try:
-        write_bytes(path, data)
-    except OSError as err:
-        raise InvalidInputError(f"cannot write '{path}': {err.strerror or err}") from None
+    """`write_bytes` for a file the user named; its path."""
+    write_bytes(path, data)
     return Path(path)
 
 
@@ -78,7 +81,10 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_files(directory: Path, files: dict[str, bytes]) -> None:
     """Write `files` (name: bytes) into `directory`, created if needed; each file atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StorageError(f"cannot create '{directory}': {err.strerror or err}") from None
     for name, data in files.items():
         write_bytes(directory / name, data)
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from zoo import atomic
 from zoo.datasets.splits import load_dataset
+from zoo.devices import seeded
 from zoo.errors import InvalidInputError
 from zoo.nets import ConvEncoderNet
 
@@ -79,8 +80,7 @@ def digit_classifier(dataset: str = "mnist-5k", device: str | torch.device = "cp
     path = cache_dir() / "classifiers" / f"{dataset}-v{CLASSIFIER_VERSION}.safetensors"
     # Seeded here rather than by the caller; the first use may come from inside an evaluation
     # (no_grad), and training needs gradients.
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
-        torch.manual_seed(SEED)
+    with seeded(SEED), torch.enable_grad():
         model = DigitClassifier(splits.shape, splits.num_classes)
         if not path.is_file():
             _fit(model, splits.train.x, splits.train.y)

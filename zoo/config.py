@@ -8,6 +8,7 @@ or a config from a newer plugin never passes silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -92,6 +93,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             value = _yaml_float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidInputError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):  # a setting of inf or nan turns into a non-finite loss, or worse
+            raise InvalidInputError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -4,6 +4,7 @@ error, never a silent fallback."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -36,6 +37,17 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     elif device.type not in ("cpu", "cuda", "mps"):
         raise InvalidInputError(f"unsupported device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
     return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """torch's global RNG seeded with `seed` inside; after it, every stream as it was before.
+    `torch.manual_seed` seeds the GPUs' generators too, so where CUDA is in use theirs are
+    restored as well, not only the CPU's (else each use would restart the GPU's noise)."""
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(seed)
+        yield
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -52,6 +52,19 @@ class World:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def broadcast_tensors(self, tensors: list[torch.Tensor]) -> None:
+        """Rank 0's values of `tensors`, copied in place on every rank: one broadcast per dtype."""
+        if not self.distributed:
+            return
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for t in tensors:
+            by_dtype.setdefault(t.dtype, []).append(t)
+        for group in by_dtype.values():
+            flat = torch.cat([t.detach().flatten() for t in group])
+            dist.broadcast(flat, src=0)
+            for t, values in zip(group, flat.split([t.numel() for t in group]), strict=True):
+                t.data.copy_(values.view_as(t))
+
     def gather(self, value: Any) -> list[Any]:
         """Every rank's `value`, in rank order, on every rank."""
         if not self.distributed:
@@ -90,11 +103,20 @@ def setup(device: str = "auto") -> tuple[World, torch.device]:
     return world, chosen
 
 
-def shutdown(world: World) -> None:
+def lost_contact(err: BaseException) -> bool:
+    """Whether `err` is a collective that failed because another process ended (gloo reports
+    the peer's closed connection as a plain RuntimeError)."""
+    if isinstance(err, (dist.DistBackendError, dist.DistNetworkError)):
+        return True
+    return isinstance(err, RuntimeError) and any(s in str(err) for s in ("closed by peer", "reset by peer"))
+
+
+def shutdown(world: World, failed: bool = False) -> None:
     """Leave the process group cleanly. gloo can abort at interpreter exit if its worker
     threads still see live tensors; a barrier, a collection and an explicit destroy avoid
-    that race."""
-    if not world.distributed or not dist.is_initialized():
+    that race. A `failed` process leaves without the barrier: the others may be waiting in
+    a collective it will not join (torchrun stops them once it exits)."""
+    if failed or not world.distributed or not dist.is_initialized():
         return
     dist.barrier()
     gc.collect()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from zoo.devices import seeded
 from zoo.errors import InvalidInputError
 from zoo.parts import Decoder, Encoder, Prior
 
@@ -53,8 +54,7 @@ def importance_sampled_nll(
         raise InvalidInputError("no examples to score")
     extra = () if condition is None else (condition,)
     values = []
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size]
             cb = tuple(c[start : start + batch_size] for c in extra)

@@ -8,6 +8,7 @@ recipe file, then dotted `--set key=value` overrides.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from zoo.config import check, from_dict, to_dict
-from zoo.datasets.reference import resolve_loader
+from zoo.datasets.reference import canonical_data_ref, resolve_loader
 from zoo.errors import InvalidInputError, NotFoundError, did_you_mean
 from zoo.plugin import FamilySpec
 from zoo.registry import families
@@ -54,6 +55,8 @@ class SchedulerConfig:
 
     def __post_init__(self) -> None:
         check(self.warmup_epochs >= 0, f"scheduler.warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
+        check(self.min_lr >= 0, f"scheduler.min_lr must be ≥ 0, got {self.min_lr}")
+        check(self.warmup_lr >= 0, f"scheduler.warmup_lr must be ≥ 0, got {self.warmup_lr}")
         check(self.warmup_steps >= 0, f"scheduler.warmup_steps must be ≥ 0, got {self.warmup_steps}")
 
 
@@ -160,6 +163,9 @@ WHOLE_RUN = {"channels_last", "matmul_conv"}
 def validate_recipe(data: dict[str, Any]) -> Recipe:
     """Check everything a run will need: schema, data name, model config, stage configs."""
     recipe = from_dict(Recipe, data, where="recipe")
+    # Stored in recipe.yaml and config.json: a relative path would load other data, or none,
+    # from another working directory.
+    recipe = dataclasses.replace(recipe, data=canonical_data_ref(recipe.data))
     resolve_loader(recipe.data)
     from zoo.factory import family_class  # imports torch; recipes stay light to list
 
@@ -210,7 +216,7 @@ def parse_recipe_text(text: str, where: str) -> dict[str, Any]:
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise InvalidInputError(f"{where} is not valid YAML{at}: {getattr(err, 'problem', err)}") from None
     if data is None:
-        return {}
+        raise InvalidInputError(f"{where} is empty: a recipe is a YAML mapping (data, model, train, …)")
     if not isinstance(data, dict):
         raise InvalidInputError(f"{where} must be a YAML mapping, got {type(data).__name__}")
     return data

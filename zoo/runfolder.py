@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from zoo.atomic import NO_SPACE, no_space_error
-from zoo.errors import InvalidInputError
+from zoo.errors import CorruptFileError, InvalidInputError, StorageError
 
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -26,6 +26,9 @@ def new_run_dir(out: str | os.PathLike, family: str, data: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InvalidInputError(f"cannot create output folder '{out}': {err.strerror or err}") from None
+    scheme, colon, target = data.partition("?")[0].partition(":")
+    if colon and Path(target).is_absolute():  # named by its file or folder, not its whole path
+        data = f"{scheme}:{Path(target).name}"
     safe_data = "".join(c if c.isalnum() or c in "-_." else "_" for c in data)
     stem = f"{family.replace(':', '_')}-{safe_data}-{time.strftime('%Y%m%d-%H%M%S')}"
     for k in range(1, 1000):
@@ -35,6 +38,8 @@ def new_run_dir(out: str | os.PathLike, family: str, data: str) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as err:
+            raise InvalidInputError(f"cannot create a run folder in '{out}': {err.strerror or err}") from None
     raise InvalidInputError(f"too many runs named {stem} in '{out}'")
 
 
@@ -56,7 +61,7 @@ class MetricsLog:
                 f.flush()
         except OSError as err:
             if err.errno not in NO_SPACE:
-                raise
+                raise StorageError(f"cannot write '{self.path}': {err.strerror or err}") from None
             self.truncate(size)  # no half line: the log stays readable and resumable
             raise no_space_error(self.path, err.errno, "its earlier records are kept") from None
 
@@ -69,10 +74,38 @@ class MetricsLog:
             with open(self.path, "r+b") as f:
                 f.truncate(size)
 
+    def rewind(self, size: int) -> None:
+        """Go back to where the log ended at a checkpoint (`size` bytes), for a resumed run;
+        refused, with the log unchanged, unless it holds whole, readable records up to there."""
+        if size > self.size():
+            raise CorruptFileError(f"{self.path} is shorter ({self.size()} bytes) than at its checkpoint ({size})")
+        if size == 0:  # e.g. killed before the first record
+            self.truncate(0)
+            return
+        with open(self.path, "rb") as f:
+            head = f.read(size)
+        if not head.endswith(b"\n"):
+            raise CorruptFileError(f"{self.path} does not end a record where its checkpoint says ({size} bytes)")
+        for _ in _parsed(head.decode("utf-8", errors="replace").splitlines(), self.path):
+            pass
+        self.truncate(size)
+
     def records(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            yield from _parsed(f, self.path)
+
+
+def _parsed(lines: Iterable[str], path: Path) -> Iterator[dict[str, Any]]:
+    """The records of metrics.jsonl lines; an unreadable line is a CorruptFileError naming it."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise CorruptFileError(f"{path}: line {number} is not a JSON record")
+        yield record

@@ -30,6 +30,7 @@ from torch import Tensor
 from zoo import modelfile
 from zoo.config import to_dict
 from zoo.datasets.splits import Splits, TensorData, load_dataset
+from zoo.devices import seeded
 from zoo.errors import ZooError
 from zoo.factory import family_class
 from zoo.family import CAPABILITIES, Batch, Family, FamilyConfig, LossOutput, Objective
@@ -82,7 +83,7 @@ class _Subject:
     report: Report
 
     def build(self) -> Family:
-        with _seeded(self.seed):
+        with seeded(self.seed):
             return self.cls(self.config).to(self.device)
 
 
@@ -187,14 +188,6 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Global torch RNG seeded inside, restored after, so checks do not disturb each other."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 # ------------------------------------------------------------------------- checks
 def _check_declaration(s: _Subject) -> None:
     cls = s.cls
@@ -255,7 +248,7 @@ def _check_loss_and_gradients(s: _Subject) -> None:
         for objective in objectives:
             where = f"objective '{objective.name}' of stage '{stage}'"
             model.zero_grad(set_to_none=True)
-            with _seeded(s.seed):
+            with seeded(s.seed):
                 out = model(s.batch, objective=objective.name, stage=stage)
             _assert_loss_output(out, where)
             assert out.total.requires_grad, f"{where}: the total loss does not depend on any parameter"
@@ -267,7 +260,7 @@ def _check_loss_and_gradients(s: _Subject) -> None:
             bad = [names.get(id(p), "?") for p in params if not torch.isfinite(p.grad).all()]
             assert not bad, f"{where}: non-finite gradient in {', '.join(bad[:5])}"
             reached |= {id(p) for p in params}
-        with _seeded(s.seed):
+        with seeded(s.seed):
             metrics = model.evaluate(s.batch, stage)
         assert isinstance(metrics, dict) and metrics, f"evaluate(batch, '{stage}') must return a non-empty dict"
         _assert_finite_scalars(metrics, f"evaluate(batch, '{stage}')")
@@ -419,14 +412,14 @@ def _outputs(s: _Subject, model: Family) -> dict[str, Tensor]:
     with torch.no_grad():
         for stage in s.cls.stages:
             for objective in model.objectives(stage):
-                with _seeded(s.seed):
+                with seeded(s.seed):
                     result = model(s.batch, objective=objective.name, stage=stage)
                 out[f"{stage}/{objective.name} loss"] = result.total
                 out.update({f"{stage}/{objective.name} {k}": v for k, v in result.terms.items()})
-            with _seeded(s.seed):
+            with seeded(s.seed):
                 out.update({f"evaluate('{stage}') {k}": v for k, v in model.evaluate(s.batch, stage).items()})
         caps = s.cls.capabilities()
-        with _seeded(s.seed):
+        with seeded(s.seed):
             if "sample" in caps:
                 out["sample"] = model.sample(4, generator=_generator(s, s.seed), **_label(s, 4))
             if "reconstruct" in caps:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import random
 import signal
 import threading
@@ -30,9 +31,9 @@ from zoo import atomic, distributed, modelfile
 from zoo.background_writes import BackgroundWriter
 from zoo.checkpoint import CHECKPOINT_FILE, checkpoint_bytes, load_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
-from zoo.devices import autocast, resolve_device
+from zoo.devices import autocast, resolve_device, seeded
 from zoo.distributed import World
-from zoo.errors import InvalidInputError, NotFoundError, StorageError, TrainingError
+from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
 from zoo.family import Batch, Family
 from zoo.garbage_collection import existing_objects_frozen
@@ -106,9 +107,19 @@ def train(
             extra = [f"{k}={v}" for k, v in shorthand.items() if v is not None]
             resolved = load_recipe(family, recipe, [*overrides, *extra])
             trainer = Trainer(resolved, None, device=chosen, reporter=reporter, world=world, out=out)
-        return trainer.fit()
-    finally:
-        distributed.shutdown(world)
+        run = trainer.fit()
+    except BaseException as err:
+        # An error this process alone met (a failed write on rank 0) leaves the others waiting in
+        # a collective it will never join: it leaves without waiting for them, and torchrun
+        # stops them when it exits.
+        distributed.shutdown(world, failed=True)
+        if world.distributed and distributed.lost_contact(err):
+            raise TrainingError(
+                f"data-parallel process {world.rank} lost contact with the others (one of them failed or was stopped)"
+            ) from None
+        raise
+    distributed.shutdown(world)
+    return run
 
 
 #: Under data parallelism, a second SIGINT this soon after the first is the same Ctrl-C.
@@ -135,10 +146,15 @@ class Trainer:
         self.run_dir = run_dir
         self.out = out
         self.device = resolve_device(device)
+        # On CPU a finiteness check per step costs nothing; on accelerators it would sync, so
+        # there the steps are checked where they are logged or checkpointed.
+        self.checks_every_step = self.device.type == "cpu"
         self.reporter = reporter or Reporter()
         self.world = world or World()
         self.log = MetricsLog(run_dir, writer=self.world.is_main) if run_dir is not None else None
         self.resume_state = checkpoint
+        #: For a resumed run: what brings its folder back to the checkpoint, once it is built.
+        self.rewind: functools.partial | None = None
         self.stop_requested = False
 
     # ---------------------------------------------------------------- resume
@@ -147,17 +163,20 @@ class Trainer:
         cls, run_dir: Path, epochs: int | None, device: str | torch.device, reporter: Reporter | None, world: World
     ) -> Trainer:
         data = _read_run_recipe(run_dir)
-        if epochs is not None:
-            data.setdefault("train", {})["epochs"] = epochs
         recipe, state = _run_state(run_dir, data)
-        if state["finished"] and (epochs is None or epochs <= state["epoch"]):
-            raise InvalidInputError(
-                f"run '{run_dir}' is finished after {state['epoch']} epochs; pass --epochs N with more to train on"
-            )
+        stages = family_class(recipe.family).stages
+        done = f"{state['epoch']} epochs" + (f" of stage '{stages[state['stage']]}'" if len(stages) > 1 else "")
+        if epochs is not None:
+            if epochs <= state["epoch"]:
+                raise InvalidInputError(f"run '{run_dir}' has trained {done}: --epochs must be more than that")
+            # The epochs of the stage the run is in (the last one once it has finished).
+            key = "train.epochs" if len(stages) == 1 else f"stages.{stages[state['stage']]}.epochs"
+            apply_override(data, f"{key}={epochs}")
+            recipe = validate_recipe(data)
+        elif state["finished"]:
+            raise InvalidInputError(f"run '{run_dir}' is finished after {done}; pass --epochs N with more to train on")
         trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state, world=world)
-        if world.is_main:
-            trainer.log.truncate(state["metrics_bytes"])
-            _remove_stale_temporaries(run_dir)
+        trainer.rewind = functools.partial(trainer._rewind_run_folder, state["metrics_bytes"], epochs is not None, ())
         return trainer
 
     @classmethod
@@ -193,15 +212,24 @@ class Trainer:
                 f"run '{run_dir}' has not finished stage '{stages[index - 1]}': continue it with --resume first"
             )
         trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state, world=world)
-        if world.is_main:
-            trainer.log.truncate(state.get("stage_starts", {}).get(stage, state["metrics_bytes"]))
-            family = family_class(recipe.family)
-            for later in stages[index:]:
-                for grid in (run_dir / SAMPLES_DIR).glob(f"{_grid_prefix(family, later)}epoch-*.*"):
-                    grid.unlink()
-            atomic.write_text(run_dir / RECIPE_FILE, recipe.to_yaml())
+        start = state.get("stage_starts", {}).get(stage, state["metrics_bytes"])
+        trainer.rewind = functools.partial(trainer._rewind_run_folder, start, True, stages[index:])
         state.update(stage=index, epoch=0, batch=0, finished=False, restart=True, best=None)
         return trainer
+
+    def _rewind_run_folder(self, log_bytes: int, recipe_changed: bool, cleared_stages: tuple[str, ...]) -> None:
+        """Bring a resumed run's folder back to its checkpoint (and to the new recipe): done only
+        once the run has been built, so that a resume refused there changes nothing."""
+        if not os.access(self.run_dir, os.W_OK):  # else an epoch would be trained before the first write fails
+            raise StorageError(f"cannot write into '{self.run_dir}': it is read-only")
+        self.log.rewind(log_bytes)
+        _remove_stale_temporaries(self.run_dir)
+        family = type(self.model)
+        for stage in cleared_stages:
+            for grid in (self.run_dir / SAMPLES_DIR).glob(f"{_grid_prefix(family, stage)}epoch-*.*"):
+                grid.unlink()
+        if recipe_changed:
+            atomic.write_text(self.run_dir / RECIPE_FILE, self.recipe.to_yaml())
 
     # ---------------------------------------------------------------- setup
     def _build(self) -> None:
@@ -232,8 +260,16 @@ class Trainer:
         _seed_everything(recipe.seed + self.world.rank)
         self.train_data = _to_device(self.data.train, self.device)
         self.test_data = _to_device(self.data.test, self.device)
+        objectives = {o.name for stage in cls.stages for o in self.model.objectives(stage)}
         for stage in cls.stages:
-            batch_size = recipe.stage_train(stage).batch_size
+            config = recipe.stage_train(stage)
+            for name in config.optimizers:
+                if name not in objectives:
+                    raise InvalidInputError(
+                        f"train.optimizers.{name}: {recipe.family} has no objective '{name}' "
+                        f"(its objectives: {', '.join(sorted(objectives))})"
+                    )
+            batch_size = config.batch_size
             if batch_size > len(self.train_data):
                 raise InvalidInputError(
                     f"batch size {batch_size} is larger than the {len(self.train_data)} training examples"
@@ -242,17 +278,45 @@ class Trainer:
                 raise InvalidInputError(
                     f"batch size {batch_size} does not split evenly over {self.world.size} processes"
                 )
+            self._optimisers(stage, config)
+            if config.keep_best:
+                self._check_headline_metric(stage)
+
+    def _check_headline_metric(self, stage: str) -> None:
+        """`train.keep_best` ranks the epochs by the headline metric: check that the stage's
+        evaluation gives it (on a few test examples) now, not after an epoch."""
+        headline = type(self.model).headline_metric
+        few = TensorData(*(None if t is None else t[:8] for t in (self.test_data.x, self.test_data.y)))
+        before = {k: v.clone() for k, v in self.model.state_dict().items()}  # a family may count its evaluations
+        metrics = evaluate(self.model, few, len(few), self.recipe.seed, stage, self.recipe.data)
+        self.model.load_state_dict(before)
+        if headline not in metrics:
+            raise InvalidInputError(
+                f"train.keep_best needs the headline metric '{headline}', which the '{stage}' evaluation "
+                "does not give with this recipe: set train.keep_best=false"
+            )
 
     def _build_stage(self, stage: str, config: TrainConfig) -> None:
-        from timm.optim import create_optimizer_v2
-        from timm.scheduler import create_scheduler_v2
         from timm.utils import ModelEmaV3
 
         self.stage_config = config
         self.objectives = self.model.objectives(stage)
         self.steps_per_epoch = len(self.train_data) // config.batch_size
-        self.optimizers, self.schedulers = {}, {}
-        for objective in self.objectives:
+        self.optimizers, self.schedulers = self._optimisers(stage, config)
+        self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+        self.used_lr: dict[str, float] = {}
+        self.forward_model = self._wrap(config)
+
+    def _optimisers(self, stage: str, config: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One optimiser (and LR schedule, unless 'none') per objective of `stage` (timm's
+        factories). `_build` makes them once for every stage, so that settings they refuse
+        are refused before the run has a folder."""
+        from timm.optim import create_optimizer_v2
+        from timm.scheduler import create_scheduler_v2
+
+        optimizers, schedulers = {}, {}
+        for objective in self.model.objectives(stage):
             opt = config.optimizers.get(objective.name, config.optimizer)
             kwargs = {"betas": opt.betas} if opt.betas is not None else {}
             if opt.fused:
@@ -264,24 +328,23 @@ class Trainer:
                 )
             except (ValueError, AssertionError, TypeError) as err:  # e.g. betas given to sgd
                 raise InvalidInputError(f"optimizer '{opt.name}': {err}") from None
-            self.optimizers[objective.name] = optimizer
+            optimizers[objective.name] = optimizer
             if config.scheduler.name != "none":
                 sched = config.scheduler
-                scheduler, _ = create_scheduler_v2(
-                    optimizer,
-                    sched=sched.name,
-                    num_epochs=config.epochs,
-                    warmup_epochs=sched.warmup_epochs,
-                    warmup_lr=sched.warmup_lr,
-                    min_lr=sched.min_lr,
-                    step_on_epochs=False,
-                    updates_per_epoch=self.steps_per_epoch,
-                )
-                self.schedulers[objective.name] = scheduler
-        self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
-        self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
-        self.used_lr: dict[str, float] = {}
-        self.forward_model = self._wrap(config)
+                try:
+                    schedulers[objective.name], _ = create_scheduler_v2(
+                        optimizer,
+                        sched=sched.name,
+                        num_epochs=config.epochs,
+                        warmup_epochs=sched.warmup_epochs,
+                        warmup_lr=sched.warmup_lr,
+                        min_lr=sched.min_lr,
+                        step_on_epochs=False,
+                        updates_per_epoch=len(self.train_data) // config.batch_size,
+                    )
+                except (ValueError, AssertionError, TypeError) as err:  # timm asserts some settings
+                    raise InvalidInputError(f"scheduler '{sched.name}': {str(err) or 'timm refuses it'}") from None
+        return optimizers, schedulers
 
     def _wrap(self, config: TrainConfig) -> torch.nn.Module:
         """What the loop calls: the model, inside DistributedDataParallel when there are
@@ -303,6 +366,14 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Run:
         self._build()
+        if self.resume_state is not None:
+            try:
+                self.model.load_state_dict(self.resume_state["model"])
+            except RuntimeError as err:
+                why = str(err).splitlines()[-1].strip()
+                raise CorruptFileError(f"the checkpoint in '{self.run_dir}' does not fit its model: {why}") from None
+        if self.rewind is not None and self.world.is_main:
+            self.rewind()
         cls = type(self.model)
         state = self.resume_state or {"stage": 0, "epoch": 0, "batch": 0, "step": 0, "updates": {}}
         if self.resume_state is None:
@@ -313,8 +384,6 @@ class Trainer:
             if self.world.is_main:
                 atomic.write_text(self.run_dir / RECIPE_FILE, self.recipe.to_yaml())
                 modelfile.save(self.model, self.run_dir, data=self.recipe.data)
-        else:
-            self.model.load_state_dict(state["model"])
         self.step = state["step"]
         self.updates: dict[str, int] = dict(state["updates"])
         self.started = time.perf_counter() - state.get("seconds", 0.0)
@@ -329,8 +398,12 @@ class Trainer:
                     for stage_index in range(state["stage"], len(cls.stages)):
                         stage = cls.stages[stage_index]
                         self._build_stage(stage, self.recipe.stage_train(stage))
-                        restored = self.resume_state is not None and stage_index == state["stage"]
-                        if restored and not state.get("restart"):
+                        resumed = self.resume_state is not None and stage_index == state["stage"]
+                        if resumed and not state.get("restart"):
+                            self._restore_rng(state["rng"])
+                        # A checkpoint from a stage's start (the one written when the stage
+                        # before ended) holds that stage's optimisers and EMA, not this one's.
+                        if resumed and not state.get("restart") and (state["epoch"], state["batch"]) != (0, 0):
                             self._restore(state)
                             start_epoch, start_batch = state["epoch"], state["batch"]
                         else:
@@ -375,32 +448,40 @@ class Trainer:
         config = self.stage_config
         order = _epoch_order(self.recipe.seed, stage_index, epoch, len(self.train_data), self.device)
         self.reporter.start_epoch(stage, epoch, config.epochs, self.steps_per_epoch, start_batch)
+        # The window's sum of each term and how many steps it summed (a GAN's generator steps
+        # every n_critic steps, its critic every step).
         sums: dict[str, torch.Tensor] = {}
-        count, window_start, window_images = 0, time.perf_counter(), 0
+        counts: dict[str, int] = {}
+        window_start, window_images = time.perf_counter(), 0
         for b in range(start_batch, self.steps_per_epoch):
             batch = self.train_data.batch(self.world.shard(order[b * config.batch_size : (b + 1) * config.batch_size]))
             terms = self._train_step(batch, stage, epoch)
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value
-            count += 1
+                counts[key] = counts.get(key, 0) + 1
             window_images += len(batch.x) * self.world.size
             logged = self.step % config.log_every == 0 or b == self.steps_per_epoch - 1
             if logged:
                 now = time.perf_counter()
-                record = self._mean_over_ranks(sums, count)
+                record = self._mean_over_ranks(sums, counts)
                 self._check_finite_window(record, epoch)
                 record.update(self._learning_rates())
                 record["images_per_s"] = window_images / max(now - window_start, 1e-9)
                 self.log.append({"event": "train", "stage": stage, "epoch": epoch + 1, "step": self.step, **record})
                 self.reporter.advance(b + 1, record)
-                sums, count, window_start, window_images = {}, 0, now, 0
+                sums, counts, window_start, window_images = {}, {}, now, 0
             # Data-parallel ranks agree on a stop where they log (a collective every step
             # would cost latency on CPU and a host-device sync on GPUs).
-            if (logged or not self.world.distributed) and self._any_rank(self.stop_requested):
+            stop = (logged or not self.world.distributed) and self._any_rank(self.stop_requested)
+            periodic = config.checkpoint_every and self.step % config.checkpoint_every == 0
+            if (stop or periodic) and sums and not self.checks_every_step:
+                # The steps since the last record are unchecked: a checkpoint must not keep
+                # weights that a non-finite step has spoilt.
+                self._check_finite_window(self._mean_over_ranks(sums, counts), epoch)
+            if stop or periodic:
                 self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
+            if stop:
                 raise _StopRequested
-            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-                self._save_checkpoint(stage_index, epoch, b + 1, finished=False)
 
     def _train_step(self, batch: Batch, stage: str, epoch: int) -> dict[str, torch.Tensor]:
         config = self.stage_config
@@ -413,13 +494,10 @@ class Trainer:
             with autocast(self.device, config.precision):
                 out = self.forward_model(batch, objective=objective.name, stage=stage)
             prefix = "" if len(self.objectives) == 1 else f"{objective.name}/"
-            # On CPU a check per step costs nothing; on accelerators it would sync, so there the
-            # loss is checked when it is logged. One process checks the loss here, to name the bad
-            # terms. Data-parallel ranks check the gradient norm alone, which DDP's averaging makes
-            # the same on every rank (a non-finite loss on any rank reaches it): they stop together
-            # with no collective per step.
-            check_now = self.device.type == "cpu"
-            if check_now and not self.world.distributed and not torch.isfinite(out.total):
+            # One process checks the loss here, to name the bad terms. Data-parallel ranks check
+            # the gradient norm alone, which DDP's averaging makes the same on every rank (a
+            # non-finite loss on any rank reaches it): they stop together with no collective per step.
+            if self.checks_every_step and not self.world.distributed and not torch.isfinite(out.total):
                 self._diverged(out.terms | {"loss": out.total}, epoch, prefix)
             loss = self.scaler.scale(out.total) if self.scaler else out.total
             loss.backward()
@@ -428,7 +506,7 @@ class Trainer:
             grad_norm = self._grad_norm(optimizer, config.grad_clip)
             # A finite loss with a non-finite gradient would poison the weights in this step:
             # stop before it (fp16's scaler skips such steps itself).
-            if check_now and not self.scaler and not torch.isfinite(grad_norm):
+            if self.checks_every_step and not self.scaler and not torch.isfinite(grad_norm):
                 self._diverged({"grad_norm": grad_norm}, epoch, prefix)
             with self._lr_warm_up(optimizer, self.updates.get(objective.name, 0)) as lr:
                 self.used_lr[objective.name] = lr
@@ -507,21 +585,23 @@ class Trainer:
             return bool(flag)
         return bool(self.world.all_reduce(torch.tensor([float(flag)], device=self.device), "max").item())
 
-    def _mean_over_ranks(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+    def _mean_over_ranks(self, sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, float]:
         keys = list(sums)
         if not keys:
             return {}
-        values = self.world.all_reduce(torch.stack([sums[k] for k in keys]) / count) / self.world.size
+        values = self.world.all_reduce(torch.stack([sums[k] / counts[k] for k in keys])) / self.world.size
         return dict(zip(keys, values.tolist(), strict=True))
 
     def _check_finite_window(self, record: dict[str, float], epoch: int) -> None:
-        """On accelerators the loss is checked when it is logged, not every step (no syncs)."""
+        """Where steps are not checked one by one (accelerators: no syncs), their logged means are."""
         if any(not math.isfinite(v) for v in record.values()):
             self._diverged({k: torch.tensor(v) for k, v in record.items()}, epoch, "")
 
     # ---------------------------------------------------------------- epoch end
     def _end_epoch(self, stage_index: int, epoch: int) -> None:
         stage = type(self.model).stages[stage_index]
+        if self.world.distributed:
+            self._share_rank_0_buffers()
         for fitted in (self.model, self.ema.module if self.ema is not None else None):
             if fitted is not None:
                 fitted.eval().after_epoch(self.train_data, stage)
@@ -540,8 +620,10 @@ class Trainer:
             self._write_epoch_outputs(model, stage, epoch, metrics, improved)
         self.model.train()
         last = epoch + 1 == self.stage_config.epochs and stage_index + 1 == len(type(self.model).stages)
+        log_bytes = None
         if last:
             self.writer.wait()  # the log's end record follows the last model folder, landed
+            log_bytes = self.log.size()  # where `--resume --epochs` continues the log: before the end record
             kept = {"kept_epoch": self.best["epoch"], **self.best["metrics"]} if self.best else metrics
             self.log.append({"event": "end", "step": self.step, "seconds": time.perf_counter() - self.started, **kept})
         # The last stage's position stays in that stage, so that `--resume --epochs` can extend it.
@@ -552,8 +634,16 @@ class Trainer:
             self.world.barrier()
             modelfile.load_weights(self.model, self.run_dir / modelfile.WEIGHTS_FILE)
         next_stage, next_epoch = (stage_index + 1, 0) if stage_done else (stage_index, epoch + 1)
-        self._save_checkpoint(next_stage, next_epoch, 0, finished=last)
+        self._save_checkpoint(next_stage, next_epoch, 0, finished=last, log_bytes=log_bytes)
         self.reporter.end_epoch(stage, epoch, self.stage_config.epochs, metrics)
+
+    def _share_rank_0_buffers(self) -> None:
+        """DDP hands rank 0's buffers (BatchNorm's running statistics) to every rank at the
+        start of each forward pass, and each rank's own batches then change them: after an
+        epoch's last step they differ. Rank 0's go to every rank, as DDP would send them next,
+        before the evaluation, the replica check and the checkpoint."""
+        modules = (self.model, self.ema.module if self.ema is not None else None)
+        self.world.broadcast_tensors([b for m in modules if m is not None for b in m.buffers()])
 
     def _check_replicas(self, epoch: int) -> None:
         """Every process must hold the same weights and buffers; compare them with rank 0's."""
@@ -601,7 +691,7 @@ class Trainer:
             self.best = None
             return True
         headline = type(self.model).headline_metric
-        if headline not in metrics:
+        if headline not in metrics:  # checked on a few examples before training; a family may still differ
             raise TrainingError(f"train.keep_best needs the headline metric '{headline}' in the '{stage}' evaluation")
         value = metrics[headline]
         if self.best is not None and self.best["stage"] == stage and not value < self.best["value"]:
@@ -628,7 +718,9 @@ class Trainer:
         return model.eval()
 
     # ---------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, stage: int, epoch: int, batch: int, finished: bool) -> None:
+    def _save_checkpoint(
+        self, stage: int, epoch: int, batch: int, finished: bool, log_bytes: int | None = None
+    ) -> None:
         state = {
             "family": self.recipe.family,
             "stage": stage,
@@ -639,7 +731,7 @@ class Trainer:
             "finished": finished,
             "seconds": time.perf_counter() - self.started,
             "metrics": self.metrics,
-            "metrics_bytes": self.log.size(),
+            "metrics_bytes": self.log.size() if log_bytes is None else log_bytes,
             "best": self.best,
             "stage_starts": self.stage_starts,
             "model": self.model.state_dict(),
@@ -672,6 +764,7 @@ class Trainer:
         self.writer.close()
 
     def _restore(self, state: dict[str, Any]) -> None:
+        """The stage's optimisers, EMA and loss scaler as the checkpoint holds them."""
         for name, optimizer in self.optimizers.items():
             if name in state["optimizers"]:
                 optimizer.load_state_dict(state["optimizers"][name])
@@ -679,7 +772,9 @@ class Trainer:
             self.ema.module.load_state_dict(state["ema"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        states = state["rng"]
+
+    def _restore_rng(self, states: list[dict[str, Any]]) -> None:
+        """Each process's RNG states as the checkpoint holds them (one per process)."""
         if len(states) == self.world.size:
             _set_rng_state(states[self.world.rank])
         else:  # another process count: same data order, fresh noise (not bit-exact)
@@ -727,8 +822,7 @@ def evaluate(
         data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
         for start in range(0, len(data), batch_size)
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         metrics = model.evaluate_split(batches, stage, data=name)
     model.train(was_training)
     return metrics
@@ -805,6 +899,12 @@ def _run_state(run_dir: Path, data: dict[str, Any]) -> tuple[Recipe, dict[str, A
         raise InvalidInputError(
             f"checkpoint in '{run_dir}' is for family '{state.get('family')}', not '{recipe.family}'"
         )
+    for key in ("stage", "epoch", "batch", "step", "metrics_bytes"):
+        value = state.get(key)
+        if type(value) is not int or value < 0:
+            raise CorruptFileError(f"checkpoint in '{run_dir}' has {key} {value!r}, not a count")
+    if not isinstance(state.get("model"), dict) or state["stage"] >= len(family_class(recipe.family).stages):
+        raise CorruptFileError(f"checkpoint in '{run_dir}' is not one of a {recipe.family} run")
     return recipe, state
 
 

@@ -11,7 +11,12 @@ import click
 @click.argument("family", required=False)
 @click.option("--recipe", "-r", help="Recipe name the family ships, or a YAML file. Default: the family's default.")
 @click.option("--data", "-d", help="Dataset name (see `zoo list`). Default: the recipe's.")
-@click.option("--epochs", "-e", type=click.IntRange(min=1), help="Epochs (with --resume: extend a finished run).")
+@click.option(
+    "--epochs",
+    "-e",
+    type=click.IntRange(min=1),
+    help="Epochs (with --resume: of the stage the run is in, written into its recipe).",
+)
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), help="Batch size.")
 @click.option(
     "--set",
@@ -52,6 +57,10 @@ def train(
     import zoo
     from zoo.progress import Reporter, RichReporter
 
+    if resume is not None and ctx.get_parameter_source("out") is not click.core.ParameterSource.DEFAULT:
+        from zoo.errors import InvalidInputError
+
+        raise InvalidInputError("--out names where a new run goes; --resume continues RUN in its own folder")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         _launch(ctx, nproc)
         return
@@ -110,7 +119,7 @@ def _launch(ctx: click.Context, nproc: int) -> None:
     from zoo_cli.main import debugging
 
     params = dict(ctx.params)
-    if params["resume"] is None:  # refuse a bad recipe here, once, rather than in every worker
+    if params["resume"] is None and params["family"]:  # refuse a bad recipe here, once, not in every worker
         extra = [f"{k}={v}" for k, v in (("data", params["data"]), ("seed", params["seed"])) if v is not None]
         load_recipe(params["family"], params["recipe"], [*params["overrides"], *extra])
     args = [params["family"]] if params["family"] else []
@@ -125,6 +134,8 @@ def _launch(ctx: click.Context, nproc: int) -> None:
         "--resume": "resume",
         "--stage": "stage",
     }
+    if params["resume"] is not None:
+        del flags["--out"]  # a resumed run stays in its folder
     for flag, key in flags.items():
         if params[key] is not None:
             args += [flag, str(params[key])]

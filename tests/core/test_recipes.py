@@ -90,3 +90,11 @@ def test_every_shipped_recipe_validates(family):
     assert "mnist" in names
     for name in names:
         assert load_recipe(family, name).family == family
+
+
+def test_a_relative_file_reference_is_stored_absolute(tmp_path, monkeypatch):
+    """recipe.yaml and config.json keep the data reference: from another working directory a
+    relative path would name other data, or none."""
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("vae", None, ["data=folder:images?size=8"]).data == f"folder:{tmp_path / 'images'}?size=8"
+    assert load_recipe("vae", None, ["data=digits"]).data == "digits"

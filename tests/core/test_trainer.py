@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 from dataclasses import dataclass
 
@@ -10,12 +11,12 @@ from safetensors.torch import load_file
 import zoo
 from tests.conftest import TINY
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from zoo.errors import InvalidInputError, NotFoundError, TrainingError
+from zoo.errors import InvalidInputError, NotFoundError, TrainingError, ZooError
 from zoo.modelfile import WEIGHTS_FILE
 from zoo.progress import Reporter
-from zoo.recipes import TrainConfig
+from zoo.recipes import TrainConfig, load_recipe
 from zoo.registry import families
-from zoo.trainer import evaluate
+from zoo.trainer import Trainer, evaluate
 
 
 def weights(run_path):
@@ -121,15 +122,35 @@ def test_held_out_figures_do_not_depend_on_the_evaluation_batch_size(tiny_run):
     assert evaluate(tiny_run.model, test, 256, seed=1)["nelbo"] != figures[1]["nelbo"]  # the noise counts
 
 
-def test_finished_run_resumes_only_to_train_longer(tiny_run, tmp_path):
-    import shutil
+def records(run_path, event):
+    lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["event"] == event]
 
+
+def test_finished_run_resumes_only_to_train_longer(tiny_run, tmp_path):
     with pytest.raises(InvalidInputError, match="finished after 2 epochs; pass --epochs"):
         zoo.train(resume=tiny_run.path)
+    with pytest.raises(InvalidInputError, match="has trained 2 epochs: --epochs must be more"):
+        zoo.train(resume=tiny_run.path, epochs=2)
     copy = shutil.copytree(tiny_run.path, tmp_path / "copy")
     longer = zoo.train(resume=copy, epochs=3)
     assert longer.steps == tiny_run.steps * 3 // 2
     assert [r["epoch"] for r in eval_records(copy)] == [1, 2, 3]
+    assert [r["step"] for r in records(copy, "end")] == [longer.steps]  # the first run's end record went
+
+
+def test_a_longer_run_stays_longer_when_its_extension_is_interrupted(tiny_run, tmp_path):
+    """`--resume --epochs 3` is written into the run's recipe: a plain `--resume` after a stop
+    goes on to epoch 3 (it used to read the old 2 and finish at once, half-way through epoch 3)."""
+    longer = zoo.train(resume=shutil.copytree(tiny_run.path, tmp_path / "longer"), epochs=3)
+    copy = shutil.copytree(tiny_run.path, tmp_path / "copy")
+    stopped = zoo.train(resume=copy, epochs=3, reporter=InterruptAt(1))  # at the first log record
+    assert stopped.interrupted and tiny_run.steps < stopped.steps < longer.steps
+    assert "epochs: 3" in (copy / "recipe.yaml").read_text()
+    resumed = zoo.train(resume=copy)
+    assert resumed.steps == longer.steps and not resumed.interrupted
+    assert_same_weights(longer.path, copy)
+    assert load_checkpoint(copy / CHECKPOINT_FILE)["finished"]
 
 
 def test_resume_refuses_what_is_not_a_run(tmp_path, tiny_run):
@@ -178,6 +199,24 @@ def test_non_finite_loss_stops_naming_term_and_step_and_keeps_the_last_good_chec
         assert torch.isfinite(zoo.load(run).mean).all()
         last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
         assert last["event"] == "diverged" and last["step"] == 30
+    finally:
+        families.unregister("nan-after")
+
+
+def test_where_steps_are_not_checked_one_by_one_no_checkpoint_keeps_weights_a_non_finite_step_spoilt(tmp_path):
+    """On accelerators a step's loss is not checked when it is taken (that would sync): the
+    steps since the last log record are checked before a checkpoint is written instead. The
+    same trainer on CPU, with its per-step checks off, goes down that path."""
+    zoo.register(NanAfter)
+    try:
+        sets = ["data=digits", "train.epochs=3", "train.batch_size=64", "train.log_every=20"]
+        trainer = Trainer(load_recipe("nan-after", None, [*sets, "train.checkpoint_every=2"]), None, out=tmp_path)
+        trainer.checks_every_step = False
+        with pytest.raises(TrainingError, match=r"became nan at step 32 \(epoch 2\); .*last good checkpoint"):
+            trainer.fit()  # the loss is nan from step 31 on; step 32 checkpoints
+        state = load_checkpoint(trainer.run_dir / CHECKPOINT_FILE)
+        assert state["step"] == 30
+        assert all(torch.isfinite(v).all() for v in state["model"].values())
     finally:
         families.unregister("nan-after")
 
@@ -251,3 +290,69 @@ def test_stage_needs_an_existing_run(tiny_run):
         zoo.train(resume=tiny_run.path, stage="prior")
     with pytest.raises(InvalidInputError, match="overrides must be stages.main"):
         zoo.train(resume=tiny_run.path, stage="main", overrides=["model.beta=2"])
+
+
+def folder_bytes(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _foreign_checkpoint(run, other):
+    shutil.copy(other / CHECKPOINT_FILE, run / CHECKPOINT_FILE)
+
+
+def _log_cut_mid_record(run, other):
+    log = run / "metrics.jsonl"
+    log.write_bytes(log.read_bytes()[:100])
+
+
+def _unreadable_record(run, other):
+    log = run / "metrics.jsonl"
+    first, rest = log.read_bytes().split(b"\n", 1)
+    log.write_bytes(b"{" + b"x" * (len(first) - 1) + b"\n" + rest)  # same length: the checkpoint's offset holds
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (_foreign_checkpoint, "does not fit its model"),  # a checkpoint of a vae with another code size
+        (_log_cut_mid_record, "is shorter"),
+        (_unreadable_record, "line 1 is not a JSON record"),
+    ],
+    ids=["foreign checkpoint", "log cut short", "unreadable log record"],
+)
+def test_a_resume_that_cannot_go_on_is_refused_before_anything_in_the_run_folder_changes(
+    tiny_run, tmp_path, spoil, message
+):
+    """The checkpoint's weights are loaded and the log is read up to the checkpoint before the
+    log is cut back to it: a refused resume leaves the folder byte for byte as it was."""
+    other = zoo.train("vae", overrides=[*TINY, "model.latent_dim=8", "train.epochs=1"], out=str(tmp_path / "other"))
+    run = shutil.copytree(tiny_run.path, tmp_path / "run")
+    spoil(run, other.path)
+    before = folder_bytes(run)
+    with pytest.raises(ZooError, match=message):
+        zoo.train(resume=run, epochs=3)
+    assert folder_bytes(run) == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.optimizer.betas=[2, 3]"], "Invalid beta parameter"),  # refused by torch's Adam
+        (["train.scheduler.min_lr=-1"], "scheduler.min_lr must be ≥ 0"),
+        (["train.optimizers.nope.lr=1"], "vae has no objective 'nope'"),
+        (["train.optimizer.lr=.inf"], "must be a finite number"),
+        (["model.beta=.inf"], "must be a finite number"),
+    ],
+)
+def test_settings_the_optimiser_or_schedule_refuses_are_refused_before_the_run_has_a_folder(
+    tmp_path, overrides, message
+):
+    with pytest.raises(InvalidInputError, match=message):
+        zoo.train("vae", overrides=[*TINY, *overrides], out=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_empty_recipe_file_is_refused(tmp_path):
+    (tmp_path / "empty.yaml").write_text("# nothing here\n")
+    with pytest.raises(InvalidInputError, match="is empty: a recipe is a YAML mapping"):
+        zoo.train("vae", recipe=str(tmp_path / "empty.yaml"), out=str(tmp_path / "runs"))

@@ -142,7 +142,10 @@ def test_two_process_training_is_not_flaky_over_twenty_runs(plugin_env, tmp_path
     [
         ("vqvae", ["train.epochs=1", "stages.prior.epochs=1", "train.sample_grid=0"]),  # EMA codebook, two stages
         ("gan", ["train.epochs=1", "train.sample_grid=0"]),  # two optimisers, steps on part of the model
+        # BatchNorm's running statistics: each rank's batches change its own
+        ("gan", ["train.epochs=1", "train.sample_grid=0", "model.batch_norm=true"]),
     ],
+    ids=["vqvae", "gan", "gan with batch norm"],
 )
 def test_codebook_and_two_optimiser_families_stay_identical_across_processes(tmp_path, family, overrides):
     run, _ = _train(family, 2, tmp_path / "runs", "--recipe", "digits", *_sets(overrides))

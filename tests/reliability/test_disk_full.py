@@ -40,14 +40,28 @@ def temporaries(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".*.tmp"))
 
 
-def test_disk_full_while_training_stops_cleanly_and_keeps_the_last_good_checkpoint(tiny_run, tmp_path):
+@pytest.mark.parametrize("nproc", [1, pytest.param(2, marks=pytest.mark.ddp)], ids=["one process", "two processes"])
+def test_disk_full_while_training_stops_cleanly_and_keeps_the_last_good_checkpoint(tiny_run, tmp_path, nproc):
+    """With two processes only rank 0 writes, so only rank 0 meets the error: it must not wait
+    for rank 1, which waits in the next collective (that hung both until killed)."""
     run = Path(shutil.copytree(tiny_run.path, tmp_path / "run"))
     before = digests(run, WEIGHTS_FILE, CHECKPOINT_FILE)
     # Room for the log, the recipe and a sample grid, not for the weights or the checkpoint.
     limit = (run / WEIGHTS_FILE).stat().st_size // 2
     assert limit > 4 * (run / METRICS_FILE).stat().st_size
 
-    result = run_zoo("train", "--resume", str(run), "--epochs", "3", "--quiet", preexec_fn=file_size_limit(limit))
+    processes = ["--nproc", "2", "--device", "cpu"] if nproc > 1 else []
+    result = run_zoo(
+        "train",
+        "--resume",
+        str(run),
+        "--epochs",
+        "3",
+        "--quiet",
+        *processes,
+        preexec_fn=file_size_limit(limit),
+        timeout=180,
+    )
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result.stderr, f"cannot write '{run / WEIGHTS_FILE}'", "File too large", "--resume")
     assert digests(run, WEIGHTS_FILE, CHECKPOINT_FILE) == before

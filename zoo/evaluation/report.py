@@ -25,6 +25,7 @@ import torch
 
 from zoo import __version__, atomic
 from zoo.datasets.splits import Splits, TensorData
+from zoo.devices import seeded
 from zoo.errors import InvalidInputError
 from zoo.family import Batch, Family
 from zoo.tasks import encode_all, label_conditions
@@ -107,8 +108,7 @@ def evaluate(
                 raise InvalidInputError(f"metric group '{g}' does not apply: {reasons[g]}")
         chosen = [g for g in GROUPS if g in groups]
     metrics: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
+    with seeded(settings.seed):
         for group in chosen:
             metrics.update(_RUNNERS[group](model, splits, settings))
     described = asdict(settings)

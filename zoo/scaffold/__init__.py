@@ -72,8 +72,8 @@ def new_plugin(family: str, directory: str | os.PathLike | None = None) -> tuple
     written = []
     for relative, template in _templates(resources.files(__name__) / "template", Path()):
         path = target / Path(*(names.module if part == MODULE_FOLDER else part for part in relative.parts))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, string.Template(template.read_text(encoding="utf-8")).substitute(values))
+        text = string.Template(template.read_text(encoding="utf-8")).substitute(values)
+        atomic.write_files(path.parent, {path.name: text.encode("utf-8")})
         written.append(path)
     return names, target, written
 

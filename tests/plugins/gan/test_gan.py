@@ -45,7 +45,7 @@ def test_two_objectives_with_their_own_optimisers_and_n_critic_go_through_the_tr
         "train.optimizers.critic={name: adam, lr: 4.0e-4, betas: [0.0, 0.9]}",
         "train.optimizers.generator={name: adam, lr: 1.0e-4, betas: [0.0, 0.9]}",
     ]
-    run = zoo.train("gan", overrides=overrides, out=str(tmp_path))
+    run = zoo.train("gan", overrides=[*overrides, "train.log_every=11"], out=str(tmp_path))
     state = load_checkpoint(run.path / CHECKPOINT_FILE)
     assert state["updates"] == {"critic": 22, "generator": 11}  # 22 steps, the generator every 2nd
     groups = {name: opt["param_groups"][0] for name, opt in state["optimizers"].items()}
@@ -58,6 +58,17 @@ def test_two_objectives_with_their_own_optimisers_and_n_critic_go_through_the_tr
     assert {"critic/loss", "critic/gp", "critic/adversarial", "generator/loss"} <= set(train)
     assert train["critic/gp"] >= 0
     assert set(run.metrics) == {"critic", "generator"}
+    # A logged term is the mean over the steps that made it: the generator's every 2nd step.
+    every_step = zoo.train("gan", overrides=[*overrides, "train.log_every=1"], out=str(tmp_path))
+    per_step = {r["step"]: r for r in records(every_step.path, "train")}
+    for logged in records(run.path, "train"):
+        window = [per_step[s] for s in range(logged["step"] - 10, logged["step"] + 1)]
+        for key in ("generator/loss", "critic/loss"):
+            values = [w[key] for w in window if key in w]
+            assert len(values) == (
+                11 if key == "critic/loss" else (logged["step"] + 1) // 2 - (logged["step"] - 10) // 2
+            )
+            assert logged[key] == pytest.approx(sum(values) / len(values), rel=1e-5)
 
 
 def test_spectral_norm_bounds_every_critic_layer_and_survives_save_and_load(tmp_path):

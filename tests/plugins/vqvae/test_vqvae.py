@@ -9,6 +9,7 @@ import zoo
 from tests.conftest import assert_one_line_error, run_zoo
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from zoo.errors import InvalidInputError
+from zoo.progress import Reporter
 
 #: The default autoencoder at a constant learning rate, a small prior, short stages.
 SHORT = [
@@ -135,6 +136,68 @@ def test_stage_prior_trains_the_prior_of_an_existing_run_again(run, tmp_path, cl
     assert "epochs: 1" in (copy / "recipe.yaml").read_text().split("stages:")[1]
     state = load_checkpoint(copy / CHECKPOINT_FILE)
     assert state["finished"] and state["updates"] == {"main": 2 * 62, "prior": 62}
+
+
+def folder_bytes(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_refused_stage_restart_leaves_the_run_folder_as_it_was(run, tmp_path):
+    """The run is built (data, model, batch sizes checked) before its folder changes."""
+    copy = shutil.copytree(run.path, tmp_path / "copy")
+    before = folder_bytes(copy)
+    with pytest.raises(InvalidInputError, match="batch size 100000 is larger than the 4000 training examples"):
+        zoo.train(resume=copy, stage="prior", overrides=["stages.prior.batch_size=100000"])
+    assert folder_bytes(copy) == before
+
+
+def test_resume_with_more_epochs_extends_the_stage_a_finished_run_ended_in(run, tmp_path):
+    """The recipes give the prior stage its own epochs: --epochs extends that stage."""
+    copy = shutil.copytree(run.path, tmp_path / "copy")
+    with pytest.raises(InvalidInputError, match="has trained 2 epochs of stage 'prior': --epochs must be more"):
+        zoo.train(resume=copy, epochs=2)
+    zoo.train(resume=copy, epochs=3)
+    evals = [(r["stage"], r["epoch"]) for r in records(copy, "eval")]
+    assert evals == [("main", 1), ("main", 2), ("prior", 1), ("prior", 2), ("prior", 3)]
+    assert "epochs: 3" in (copy / "recipe.yaml").read_text().split("stages:")[1]
+    assert len(records(copy, "end")) == 1
+    assert load_checkpoint(copy / CHECKPOINT_FILE)["updates"] == {"main": 2 * 62, "prior": 3 * 62}
+
+
+class CrashIn(Reporter):
+    """A crash (an exception: no checkpoint of its own) at the `at`-th log record of `stage`."""
+
+    def __init__(self, stage, at):
+        self.crash_stage, self.at, self.calls = stage, at, 0
+
+    def start_epoch(self, stage, epoch, epochs, steps, done):
+        self.stage = stage
+
+    def advance(self, done, record):
+        self.calls += self.stage == self.crash_stage
+        if self.calls == self.at:
+            raise RuntimeError("power cut")
+
+
+def test_a_run_that_dies_early_in_its_prior_stage_resumes_bit_for_bit_from_the_stage_boundary(tmp_path):
+    """The checkpoint written when the main stage ends is where the prior stage starts: the
+    resumed prior stage starts afresh (its own optimiser and EMA, not the main stage's) and
+    records where its log starts, so that `--stage prior` replaces its records."""
+    sets = ["train.epochs=1", "stages.prior.epochs=1", "train.sample_grid=0", "train.ema_decay=0.9"]
+    sets += ["train.log_every=1"]
+    full = zoo.train("vqvae", "digits", overrides=sets, out=str(tmp_path / "full"))
+    with pytest.raises(RuntimeError, match="power cut"):
+        zoo.train("vqvae", "digits", overrides=sets, out=str(tmp_path / "cut"), reporter=CrashIn("prior", 3))
+    (cut,) = (tmp_path / "cut").iterdir()
+    state = load_checkpoint(cut / CHECKPOINT_FILE)
+    assert (state["stage"], state["epoch"], state["batch"]) == (1, 0, 0)
+    resumed = zoo.train(resume=cut)
+    assert resumed.steps == full.steps
+    ours, theirs = resumed.model.state_dict(), full.model.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    zoo.train(resume=cut, stage="prior", epochs=2)
+    assert [r["epoch"] for r in records(cut, "eval") if r["stage"] == "prior"] == [1, 2]
+    assert len(records(cut, "end")) == 1
 
 
 def test_eval_reports_the_codebook_and_refuses_probes_of_discrete_codes(run, cli, tmp_path):
