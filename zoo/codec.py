@@ -347,4 +347,20 @@ def decompress(data: bytes, model: Family, where: str = "the file") -> torch.Ten
         )
     if tuple(model.config.input_shape) != header.image_shape:
         raise InvalidInputError(f"{where} holds images of shape {list(header.image_shape)}; the model makes others")
+    _check_codes_fit(header, model, where)
     return model.decode(codes.to(model.device)).detach()
+
+
+def _check_codes_fit(header: Header, model: Family, where: str) -> None:
+    """Refuse a header whose code shape or kind the model does not make: the sha256 names
+    the model, but the header's other fields are only as good as the file."""
+    import torch
+
+    with torch.no_grad():
+        probe = model.encode(torch.zeros(1, *header.image_shape, device=model.device))
+    shape, kind = tuple(probe.shape[1:]), "uniform" if probe.dtype.is_floating_point else "indices"
+    if (header.code_shape, header.kind) != (shape, kind):
+        raise CorruptFileError(
+            f"{where} has a corrupt header: code_shape {list(header.code_shape)} ({header.kind}) does not fit "
+            f"the model, whose codes are {list(shape)} ({kind})"
+        )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -86,7 +88,10 @@ def pull(source: str, revision: str | None = None) -> Pulled:
 
     ref = parse_model_ref(source, revision)
     if ref.kind == "path":
-        raise InvalidInputError(f"'{source}' is a local folder; `zoo pull` takes a Hub repo id or a catalogue name")
+        what = (
+            "a local folder" if Path(ref.text).expanduser().exists() else "neither a Hub repo id nor an existing folder"
+        )
+        raise InvalidInputError(f"'{source}' is {what}; `zoo pull` takes a Hub repo id or a catalogue name")
     folder, repo, digest = _fetch(ref)
     load(folder)
     family = read_metadata(folder)["family"]
@@ -229,13 +234,14 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
     and every image the card shows."""
     card_path = folder / CARD_FILE
     if card_path.is_file():
-        card = with_usage(card_path.read_text(encoding="utf-8"), repo_id, output_suffix(model.config.input_shape))
+        card = with_usage(_read_card(card_path), repo_id, output_suffix(model.config.input_shape))
     else:
         card = model_card(model, None, {}, repo_id=repo_id)
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])
     evaluation = read_eval(folder)
     if evaluation is not None:
-        card = with_metrics(card, model.name, str(evaluation.get("data")), evaluation["metrics"])
+        metrics = _checked_metrics(evaluation["metrics"], folder / EVAL_FILE)
+        card = with_metrics(card, model.name, str(evaluation.get("data")), metrics)
         names.append(EVAL_FILE)
     for image in card_images(card):
         if Path(image).is_absolute() or ".." in Path(image).parts or not (folder / image).is_file():
@@ -246,6 +252,21 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
         shutil.copyfile(folder / name, staging / name)
     (staging / CARD_FILE).write_text(card, encoding="utf-8")
     return tuple(sorted([*names, CARD_FILE]))
+
+
+def _read_card(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path} is not UTF-8 text (a model card must be)") from None
+
+
+def _checked_metrics(metrics: dict[str, Any], path: Path) -> dict[str, float]:
+    """eval.json's metrics, refused in one line unless each is a finite number (the card shows them)."""
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidInputError(f"{path}: metric '{name}' is {json.dumps(value)}, not a finite number")
+    return metrics
 
 
 # ------------------------------------------------------------------------- errors

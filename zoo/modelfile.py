@@ -79,10 +79,15 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
         raise CorruptFileError(f"{path} must hold a JSON object")
     if not isinstance(meta.get("family"), str) or not isinstance(meta.get("config"), dict):
         raise CorruptFileError(f"{path} lacks a 'family' name and a 'config' object")
-    if not isinstance(meta.get("format_version", 1), int) or meta.get("format_version", 1) > FORMAT_VERSION:
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CorruptFileError(f"{path}: format_version must be an integer, got {json.dumps(version)}")
+    if version > FORMAT_VERSION:
         raise InvalidInputError(
-            f"{path} is format version {meta.get('format_version')}; this zoo reads up to {FORMAT_VERSION}: upgrade zoo"
+            f"{path} is format version {version}; this zoo reads up to {FORMAT_VERSION}: upgrade zoo"
         )
+    if not isinstance(meta.get("data", ""), (str, type(None))):
+        raise CorruptFileError(f"{path}: 'data' must be a dataset name (a string), got {json.dumps(meta['data'])}")
     return meta
 
 

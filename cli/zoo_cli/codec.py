@@ -66,7 +66,11 @@ def compress(
 )
 @click.option("--model", help="Model to decode with. Default: the one the file names.")
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@revision_option
+@click.option(
+    "--revision",
+    help="Branch, tag or commit sha of a Hub model (same as MODEL@REVISION). "
+    "Default: the one the file records for its model (main with --model).",
+)
 def decompress(codes: str, output: str, model: str | None, device: str, revision: str | None) -> None:
     """Restore the images of the CODES file written by `zoo compress`.
 

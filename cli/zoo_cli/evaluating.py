@@ -54,6 +54,7 @@ def evaluate(
     groups = [g.strip() for g in metrics.split(",") if g.strip()] if metrics is not None else None
     if groups == []:
         raise InvalidInputError("--metrics needs at least one group")
+    _check_fid_samples(fid_samples)
     target = _target(output, model, revision)
     net, folder = load_model(model, device, revision)
     splits = model_data(net, folder, data)
@@ -99,3 +100,15 @@ def _print_table(report) -> None:
     console.print(table)
     for group, reason in report.skipped.items():
         console.print(f"[dim]skipped {group}: {reason}[/]", highlight=False)
+
+
+def _check_fid_samples(fid_samples: int) -> None:
+    """Refuse a sample count too small for fid's precision and recall (0 means: as many as test images)."""
+    from zoo.errors import InvalidInputError
+    from zoo.evaluation.samples import NEIGHBOURS
+
+    if 0 < fid_samples <= NEIGHBOURS:
+        raise InvalidInputError(
+            f"--fid-samples {fid_samples} is too few: precision and recall need more than {NEIGHBOURS} "
+            "samples (0: as many as test images)"
+        )

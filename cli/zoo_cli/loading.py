@@ -21,6 +21,8 @@ def load_model(model: str, device: str, revision: str | None, settings: tuple[st
         apply_override(values, item)
     if values.keys() - {"model"}:
         raise InvalidInputError(f"--set takes model settings (model.KEY=VALUE), got '{', '.join(settings)}'")
+    if not isinstance(values.get("model", {}), dict):
+        raise InvalidInputError("--set model=...: 'model' is a section of settings, not a value; use model.KEY=VALUE")
     folder = locate(model, revision)
     return zoo.load(folder, device=resolve_device(device), settings=values.get("model")), folder
 

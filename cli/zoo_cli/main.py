@@ -28,6 +28,17 @@ class ZooGroup(click.Group):
             if debugging(ctx):
                 raise
             fail("aborted", code=EXIT_INTERRUPTED)
+        except (MemoryError, RuntimeError) as err:
+            if debugging(ctx) or not out_of_memory(err):
+                raise
+            fail(f"out of memory: {str(err).splitlines()[0] if str(err) else 'an allocation failed'} (smaller sizes?)")
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation that failed (numpy's MemoryError, torch's allocators'
+    RuntimeError): sizes too large for the machine, e.g. a config asking for 10¹¹ units."""
+    text = str(err)
+    return isinstance(err, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def debugging(ctx: click.Context) -> bool:

@@ -9,7 +9,14 @@ from zoo_cli.hub import revision_option
 from zoo_cli.loading import load_model, model_data, require, require_images
 
 _model = click.argument("model")
-_data = click.option("--data", "-d", help="Dataset to use (its test split). Default: the one the model was trained on.")
+
+
+def _data_option(splits: str = "its test split"):
+    """The --data option; `splits` says which images of the dataset the command uses."""
+    return click.option("--data", "-d", help=f"Dataset to use ({splits}). Default: the one the model was trained on.")
+
+
+_data = _data_option()
 _device = click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 _seed = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 
@@ -94,10 +101,13 @@ def _restoration_inputs(model, device, revision, data, count, command):
 def denoise(model, noise, count, output, data, seed, device, revision) -> None:
     """Add Gaussian noise to test images and restore them by reconstruction: rows corrupted,
     restored and original, each labelled with its PSNR against the original."""
+    from zoo.errors import InvalidInputError
     from zoo.evaluation.reconstruction import reconstruction_metrics
     from zoo.images import save_rows
     from zoo.tasks import add_noise, label_conditions
 
+    if noise != noise:  # nan passes click's range check
+        raise InvalidInputError("--noise must be a number in [0, 1], got nan")
     net, batch = _restoration_inputs(model, device, revision, data, count, "denoise")
     original = batch.x.to(net.device)
     noisy = add_noise(original, noise, seed)
@@ -140,8 +150,10 @@ def inpaint(model, kind, iterations, count, output, data, seed, device, revision
 
 @click.command()
 @_model
-@_data
-@click.option("--split", type=click.Choice(["test", "train", "all"]), default="all", show_default=True)
+@_data_option("the split(s) --split picks; with folder:PATH every image under PATH")
+@click.option(
+    "--split", type=click.Choice(["test", "train", "all"]), default="all", show_default=True, help="Split(s) to score."
+)
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many to list and draw.")
 @click.option("-k", "k", type=click.IntRange(1, 10000), default=100, show_default=True, help="Importance samples.")
 @click.option("-o", "--output", help="Also write the TOP most unlikely images to this PNG.")
@@ -216,7 +228,7 @@ def _scored_inputs(net, folder, data, split):
 
 @click.command()
 @_model
-@_data
+@_data_option("its train and test splits")
 @click.option("-o", "--output", default="latents.npz", show_default=True, help=".npz file to write.")
 @_device
 @revision_option

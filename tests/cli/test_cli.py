@@ -150,3 +150,12 @@ def test_image_models_refuse_an_npy_output_before_any_work(cli, tiny_run, tmp_pa
     result = cli("sample", str(tiny_run.path), "-o", str(tmp_path / "s.npy"))
     assert result.exit_code == 2 and "must end in .png" in result.output
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_help_says_which_splits_and_revision_the_commands_use(cli):
+    def help_text(command: str) -> str:
+        return " ".join(cli(command, "--help").output.split())
+
+    assert "its train and test splits" in help_text("encode")
+    assert "--split picks" in help_text("anomaly") and "test split" not in help_text("anomaly")
+    assert "Default: the one the file records for its model" in help_text("decompress")

@@ -186,6 +186,7 @@ CORRUPTIONS = {
     "count lies": (lambda b: rewrite_header(b, count=17), ["truncated"]),
     "index out of range": (lambda b: b[:-7] + b"\xff" * 7, ["code index", "codebook size"]),
     "wrong model": (lambda b: rewrite_header(b, weights_sha256="0" * 64), ["other weights", "00000000"]),
+    "code shape lies": (lambda b: rewrite_header(b, code_shape=[49]), ["corrupt header", "code_shape [49]", "[7, 7]"]),
 }
 
 
@@ -198,6 +199,16 @@ def test_a_corrupt_truncated_or_foreign_file_gives_one_line_and_exit_2(case, cli
     result = cli("decompress", str(codes), "-o", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert_one_line_error(result.stderr, *words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_ae_file_whose_code_shape_does_not_fit_the_model_gives_one_line(cli, ae_run, tmp_path):
+    codes = tmp_path / "codes.zoo"
+    assert cli("compress", str(ae_run.path), "-n", "4", "-o", str(codes)).exit_code == 0
+    codes.write_bytes(rewrite_header(codes.read_bytes(), code_shape=[2, 4]))  # same size as the real [8]
+    result = cli("decompress", str(codes), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert_one_line_error(result.stderr, "corrupt header: code_shape [2, 4]", "does not fit the model", "[8]")
     assert not (tmp_path / "out").exists()
 
 

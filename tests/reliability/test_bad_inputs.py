@@ -46,12 +46,15 @@ def weights_bytes(make: Callable[[bytes], bytes]) -> Callable[[Path, Path], list
     return setup
 
 
-def config_edit(edit: Callable[[dict], object]) -> Callable[[Path, Path], list[str]]:
+def config_edit(edit: Callable[[dict], object], *args: str) -> Callable[[Path, Path], list[str]]:
+    """Edit config.json, then run `args` (RUN and TMP replaced; default: sample RUN)."""
+
     def setup(run: Path, tmp: Path) -> list[str]:
         meta = json.loads((run / "config.json").read_text())
         edit(meta)
         (run / "config.json").write_text(json.dumps(meta))
-        return ["sample", str(run), "-o", str(tmp / "out.png")]
+        command = args or ("sample", "RUN", "-o", "TMP/out.png")
+        return [a.replace("RUN", str(run)).replace("TMP", str(tmp)) for a in command]
 
     return setup
 
@@ -191,6 +194,21 @@ CASES: list[Case] = [
     ("config out of range", config_edit(lambda m: m["config"].update(beta=-2.0)), ["beta must be ≥ 0"]),
     ("config newer format", config_edit(lambda m: m.update(format_version=7)), ["format version 7", "upgrade"]),
     (
+        "config format version not an integer",
+        config_edit(lambda m: m.update(format_version="1")),
+        ['format_version must be an integer, got "1"'],
+    ),
+    (
+        "config data not a name (reconstruct)",
+        config_edit(lambda m: m.update(data=5), "reconstruct", "RUN", "-o", "TMP/r.png"),
+        ["'data' must be a dataset name", "got 5"],
+    ),
+    (
+        "config data not a name (eval)",
+        config_edit(lambda m: m.update(data=[1]), "eval", "RUN"),
+        ["'data' must be a dataset name", "got [1]"],
+    ),
+    (
         "config newer plugin",
         config_edit(lambda m: (m.update(package_version="9.0"), m["config"].update(new_knob=1))),
         ["unknown key 'model.new_knob'", "saved by zoo 9.0"],
@@ -210,9 +228,19 @@ CASES: list[Case] = [
     ("set out of range", argv(*TRAIN, "--set", "train.epochs=0"), ["train.epochs must be ≥ 1"]),
     ("set no equals", argv(*TRAIN, "--set", "model.beta"), ["key=value"]),
     ("set into a value", argv(*TRAIN, "--set", "seed.x=1"), ["'seed' is not a section"]),
+    ("set model to a value", argv("sample", "RUN", "-o", "TMP/q.png", "--set", "model=3"), ["'model' is a section"]),
+    (
+        "eval too few fid samples",
+        argv("eval", "RUN", "-m", "fid", "--fid-samples", "3"),
+        ["--fid-samples 3 is too few"],
+    ),
     ("set unknown optimizer", argv(*TRAIN, "--set", "train.optimizer.name=adamm"), ["no optimizer 'adamm'"]),
     ("set unknown scheduler", argv(*TRAIN, "--set", "train.scheduler.name=cosin"), ["unknown scheduler 'cosin'"]),
     ("set bad precision", argv(*TRAIN, "--set", "train.precision=fp8"), ["must be one of"]),
+    ("set infinite", argv(*TRAIN, "--set", "model.beta=.inf"), ["model.beta must be a finite number"]),
+    ("set model beyond memory", argv(*TRAIN, "--set", "model.latent_dim=100000000000"), ["out of memory"]),
+    ("resume into another folder", argv("train", "--resume", "RUN", "--out", "TMP/runs"), ["--out", "--resume"]),
+    ("denoise with nan noise", argv("denoise", "RUN", "--noise", "nan", "-o", "TMP/d.png"), ["--noise", "nan"]),
     ("batch larger than data", argv(*TRAIN, "--data", "digits", "--batch-size", "5000"), ["larger than the 1438"]),
     (
         "input shape vs data",
@@ -235,6 +263,21 @@ CASES: list[Case] = [
         ["has shape [1, 28, 28]", "takes [1, 8, 8]"],
     ),
     ("hub id path traversal", argv("sample", "hf-hub:../etc"), ["'../etc' is not a Hub repo id"]),
+    (
+        "pull a missing folder",
+        argv("pull", "TMP/a/b/c"),
+        ["a/b/c' is neither a Hub repo id nor an existing folder"],
+    ),
+    (
+        "push eval metric not a number",
+        file_write("eval.json", '{"format": 1, "metrics": {"nelbo": "abc"}}', ["push", "RUN", "user/name"]),
+        ["eval.json: metric 'nelbo' is \"abc\", not a finite number"],
+    ),
+    (
+        "push card not UTF-8",
+        file_write("README.md", b"\xff\xfe", ["push", "RUN", "user/name"]),
+        ["README.md is not UTF-8 text"],
+    ),
     ("hub revision path traversal", argv("sample", "alice/tiny@../../refs"), ["'../../refs' is not a valid revision"]),
     # data
     ("data folder missing", argv(*TRAIN, "--data", "folder:TMP/no-images"), ["no image folder at", "no-images"]),

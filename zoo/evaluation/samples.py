@@ -13,6 +13,9 @@ from torch import Tensor
 
 from zoo.family import Family
 
+#: Neighbours k of the k-NN precision and recall; each manifold needs more points than k.
+NEIGHBOURS = 3
+
 
 @torch.no_grad()
 def draw(model: Family, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
@@ -38,7 +41,7 @@ def _sqrt_psd(matrix: Tensor) -> Tensor:
     return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.t()
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: Tensor, fake: Tensor, k: int = NEIGHBOURS) -> tuple[float, float]:
     """Precision: the fraction of fake points inside the real manifold (the union of balls
     around real points reaching their k-th nearest real neighbour); recall: the fraction of
     real points inside the fake manifold. Both in [0, 1]; higher is better."""
