@@ -32,6 +32,13 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config
         if key not in fields:
             raise InvalidInputError(f"unknown key '{where}.{key}'{did_you_mean(str(key), fields)}")
         values[key] = _coerce(value, hints[key], f"{where}.{key}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise InvalidInputError(f"{where} lacks {', '.join(repr(name) for name in missing)}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import math
 import os
 import shutil
 import tempfile
@@ -240,8 +238,7 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])
     evaluation = read_eval(folder)
     if evaluation is not None:
-        metrics = _checked_metrics(evaluation["metrics"], folder / EVAL_FILE)
-        card = with_metrics(card, model.name, str(evaluation.get("data")), metrics)
+        card = with_metrics(card, model.name, str(evaluation.get("data")), evaluation["metrics"])
         names.append(EVAL_FILE)
     for image in card_images(card):
         if Path(image).is_absolute() or ".." in Path(image).parts or not (folder / image).is_file():
@@ -259,14 +256,6 @@ def _read_card(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path} is not UTF-8 text (a model card must be)") from None
-
-
-def _checked_metrics(metrics: dict[str, Any], path: Path) -> dict[str, float]:
-    """eval.json's metrics, refused in one line unless each is a finite number (the card shows them)."""
-    for name, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InvalidInputError(f"{path}: metric '{name}' is {json.dumps(value)}, not a finite number")
-    return metrics
 
 
 # ------------------------------------------------------------------------- errors

@@ -74,3 +74,11 @@ def test_bad_values_are_refused_with_the_key_path(data, message):
 def test_non_mapping_is_refused():
     with pytest.raises(InvalidInputError, match="config must be a mapping, got list"):
         from_dict(Outer, [1, 2])
+
+
+def test_required_keys_that_are_missing_are_named():
+    """Not Python's 'Recipe.__init__() missing 1 required positional argument'."""
+    from zoo.catalogue import CatalogueModel
+
+    with pytest.raises(InvalidInputError, match=r"^catalogue entry lacks 'repo', 'revision', 'sha256'$"):
+        from_dict(CatalogueModel, {"family": "vae"}, where="catalogue entry")

@@ -274,6 +274,11 @@ CASES: list[Case] = [
         ["eval.json: metric 'nelbo' is \"abc\", not a finite number"],
     ),
     (
+        "push eval not JSON",
+        file_write("eval.json", "{", ["push", "RUN", "user/name"]),
+        ["eval.json is not readable JSON"],
+    ),
+    (
         "push card not UTF-8",
         file_write("README.md", b"\xff\xfe", ["push", "RUN", "user/name"]),
         ["README.md is not UTF-8 text"],

@@ -26,7 +26,7 @@ import torch
 from zoo import __version__, atomic
 from zoo.datasets.splits import Splits, TensorData
 from zoo.devices import seeded
-from zoo.errors import InvalidInputError
+from zoo.errors import CorruptFileError, InvalidInputError
 from zoo.family import Batch, Family
 from zoo.tasks import encode_all, label_conditions
 
@@ -72,14 +72,23 @@ class EvalReport:
 
 
 def read_eval(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The eval.json of a model folder, or None when there is none or it is not readable."""
+    """The eval.json of a model folder, or None when there is none; one that is there but not
+    zoo's eval report, or has a metric that is not a finite number, is a CorruptFileError."""
     path = Path(folder) / EVAL_FILE
+    if not path.is_file():
+        return None
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    ok = isinstance(document, dict) and isinstance(document.get("metrics"), dict)
-    return document if ok and document.get("format") == FORMAT else None
+    except (OSError, ValueError) as err:
+        raise CorruptFileError(f"{path} is not readable JSON: {err}") from None
+    if not (isinstance(document, dict) and isinstance(document.get("metrics"), dict)):
+        raise CorruptFileError(f"{path} is not a zoo eval report (no 'metrics' object)")
+    if document.get("format") != FORMAT:
+        raise CorruptFileError(f"{path} has format {document.get('format')!r}; this zoo writes format {FORMAT}")
+    for name, value in document["metrics"].items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CorruptFileError(f"{path}: metric '{name}' is {json.dumps(value)}, not a finite number")
+    return document
 
 
 def evaluate(
