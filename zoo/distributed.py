@@ -111,12 +111,11 @@ def lost_contact(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(s in str(err) for s in ("closed by peer", "reset by peer"))
 
 
-def shutdown(world: World, failed: bool = False) -> None:
+def shutdown(world: World) -> None:
     """Leave the process group cleanly. gloo can abort at interpreter exit if its worker
     threads still see live tensors; a barrier, a collection and an explicit destroy avoid
-    that race. A `failed` process leaves without the barrier: the others may be waiting in
-    a collective it will not join (torchrun stops them once it exits)."""
-    if failed or not world.distributed or not dist.is_initialized():
+    that race."""
+    if not world.distributed or not dist.is_initialized():
         return
     dist.barrier()
     gc.collect()

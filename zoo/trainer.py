@@ -109,10 +109,9 @@ def train(
             trainer = Trainer(resolved, None, device=chosen, reporter=reporter, world=world, out=out)
         run = trainer.fit()
     except BaseException as err:
-        # An error this process alone met (a failed write on rank 0) leaves the others waiting in
-        # a collective it will never join: it leaves without waiting for them, and torchrun
-        # stops them when it exits.
-        distributed.shutdown(world, failed=True)
+        # No shutdown barrier: an error this process alone met (a failed write on rank 0)
+        # leaves the others waiting in a collective it will never join; torchrun stops them
+        # once this process exits.
         if world.distributed and distributed.lost_contact(err):
             raise TrainingError(
                 f"data-parallel process {world.rank} lost contact with the others (one of them failed or was stopped)"
@@ -261,6 +260,9 @@ class Trainer:
         self.train_data = _to_device(self.data.train, self.device)
         self.test_data = _to_device(self.data.test, self.device)
         objectives = {o.name for stage in cls.stages for o in self.model.objectives(stage)}
+        # Built now, before the run has a folder, so that settings torch or timm refuse are
+        # refused first; each stage takes its own when it starts.
+        self.stage_optimisers: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for stage in cls.stages:
             config = recipe.stage_train(stage)
             for name in config.optimizers:
@@ -278,7 +280,7 @@ class Trainer:
                 raise InvalidInputError(
                     f"batch size {batch_size} does not split evenly over {self.world.size} processes"
                 )
-            self._optimisers(stage, config)
+            self.stage_optimisers[stage] = self._optimisers(stage, config)
             if config.keep_best:
                 self._check_headline_metric(stage)
 
@@ -302,7 +304,7 @@ class Trainer:
         self.stage_config = config
         self.objectives = self.model.objectives(stage)
         self.steps_per_epoch = len(self.train_data) // config.batch_size
-        self.optimizers, self.schedulers = self._optimisers(stage, config)
+        self.optimizers, self.schedulers = self.stage_optimisers.pop(stage)
         self.ema = ModelEmaV3(self.model, decay=config.ema_decay) if config.ema_decay else None
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
         self.used_lr: dict[str, float] = {}
@@ -310,8 +312,7 @@ class Trainer:
 
     def _optimisers(self, stage: str, config: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         """One optimiser (and LR schedule, unless 'none') per objective of `stage` (timm's
-        factories). `_build` makes them once for every stage, so that settings they refuse
-        are refused before the run has a folder."""
+        factories), by objective name."""
         from timm.optim import create_optimizer_v2
         from timm.scheduler import create_scheduler_v2
 
