@@ -172,7 +172,9 @@ class Trainer:
             key = "train.epochs" if len(stages) == 1 else f"stages.{stages[state['stage']]}.epochs"
             apply_override(data, f"{key}={epochs}")
             recipe = validate_recipe(data)
-        elif state["finished"]:
+        elif state["finished"] and state["epoch"] >= recipe.stage_train(stages[state["stage"]]).epochs:
+            # (A recipe with more epochs than the checkpoint is an extension whose first
+            # epoch did not land, e.g. on a full disk: it goes on.)
             raise InvalidInputError(f"run '{run_dir}' is finished after {done}; pass --epochs N with more to train on")
         trainer = cls(recipe, run_dir, device=device, reporter=reporter, checkpoint=state, world=world)
         trainer.rewind = functools.partial(trainer._rewind_run_folder, state["metrics_bytes"], epochs is not None, ())
@@ -234,6 +236,13 @@ class Trainer:
     def _build(self) -> None:
         recipe = self.recipe
         self.data: Splits = load_dataset(recipe.data)
+        self.data_digest = self.data.digest()
+        trained_on = (self.resume_state or {}).get("data_sha256", self.data_digest)
+        if trained_on != self.data_digest:
+            raise InvalidInputError(
+                f"the data '{recipe.data}' is not what run '{self.run_dir}' trained on (its contents "
+                "changed): a resume would not continue the same run; start a new one on it"
+            )
         cls = family_class(recipe.family)
         model_data = dict(recipe.model)
         declared = model_data.get("input_shape")
@@ -735,6 +744,7 @@ class Trainer:
             "metrics_bytes": self.log.size() if log_bytes is None else log_bytes,
             "best": self.best,
             "stage_starts": self.stage_starts,
+            "data_sha256": self.data_digest,
             "model": self.model.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},

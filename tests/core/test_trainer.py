@@ -4,6 +4,7 @@ import shutil
 import signal
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -331,6 +332,19 @@ def test_a_resume_that_cannot_go_on_is_refused_before_anything_in_the_run_folder
     before = folder_bytes(run)
     with pytest.raises(ZooError, match=message):
         zoo.train(resume=run, epochs=3)
+    assert folder_bytes(run) == before
+
+
+def test_a_resume_on_data_whose_contents_changed_is_refused(tmp_path):
+    """A file-backed run resumed on other contents would not continue the same run."""
+    values = torch.Generator().manual_seed(0)
+    data = tmp_path / "v.npy"
+    np.save(data, torch.randn(200, 6, generator=values).numpy())
+    run = zoo.train("vae", "breast-cancer", data=f"npy:{data}", epochs=1, out=str(tmp_path / "runs")).path
+    np.save(data, torch.randn(200, 6, generator=values).numpy())
+    before = folder_bytes(run)
+    with pytest.raises(InvalidInputError, match=f"the data 'npy:{data}' is not what run '{run}' trained on"):
+        zoo.train(resume=run, epochs=2)
     assert folder_bytes(run) == before
 
 

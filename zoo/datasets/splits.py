@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -52,16 +54,33 @@ class Splits:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
 
+    def digest(self) -> str:
+        """sha256 of the contents of both splits (inputs, labels, factors, in order): a
+        resumed run checks with it that its data is the data it trained on."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.test):
+            for tensor in (part.x, part.y, part.factors):
+                if tensor is None:
+                    digest.update(b"none;")
+                    continue
+                tensor = tensor.detach().cpu().contiguous()
+                digest.update(f"{tensor.dtype}{list(tensor.shape)};".encode())
+                digest.update(tensor.numpy())
+        return digest.hexdigest()
+
 
 def standardized(splits: Splits) -> Splits:
     """The splits with every feature (vectors) or channel (signals, images) shifted and scaled
     to mean 0 and std 1 by the statistics of the training split alone, so that nothing of the
-    test split leaks into training; constant features are only shifted."""
-    x = splits.train.x
-    dims = [0, *range(2, x.dim())]
-    mean = x.mean(dim=dims, keepdim=True)
-    std = x.std(dim=dims, keepdim=True)
-    std = torch.where(std > 0, std, torch.ones_like(std))
+    test split leaks into training; constant features are only shifted. The statistics are
+    numpy's, in float64: torch's reductions to one value depend on its thread count, and the
+    data must not (a resume, or a run under torchrun, would differ)."""
+    x = splits.train.x.detach().cpu().numpy()
+    axes = (0, *range(2, x.ndim))
+    mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
+    std = x.std(axis=axes, dtype=np.float64, ddof=1, keepdims=True)
+    mean = torch.from_numpy(mean).float().to(splits.train.x.device)
+    std = torch.from_numpy(np.where(std > 0, std, 1.0)).float().to(splits.train.x.device)
 
     def scaled(part: TensorData) -> TensorData:
         return TensorData(((part.x - mean) / std).float(), part.y, part.factors)
