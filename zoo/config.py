@@ -16,6 +16,9 @@ from typing import Any, TypeVar
 
 from zoo.errors import InvalidInputError, did_you_mean
 
+#: Seeds are 32-bit (numpy's legacy seeding takes no more), in recipes and on the command line.
+MAX_SEED = 2**32 - 1
+
 T = TypeVar("T")
 
 

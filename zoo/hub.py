@@ -264,19 +264,14 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
     """Run a transfer without progress bars or retry warnings (zoo prints one summary line),
     turning huggingface_hub's and the network's errors into one-line ZooErrors; after a failed
     download, drop the partial files it left in the cache."""
-    import logging
-
     from huggingface_hub import constants, errors
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     quiet = are_progress_bars_disabled()
     disable_progress_bars()
-    hub_logger = logging.getLogger("huggingface_hub")
-    level = hub_logger.level
-    hub_logger.setLevel(logging.ERROR)
     try:
         # Uploads keep huggingface_hub's own timeouts: the Hub may take long to answer a commit.
-        with _bounded_timeouts() if action == "download" else contextlib.nullcontext():
+        with retry_warnings_silenced(), _bounded_timeouts() if action == "download" else contextlib.nullcontext():
             yield
     except ZooError:
         raise
@@ -328,9 +323,23 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
             raise _timeout_error(action, what) from None
         raise HubError(f"{action} of {what} failed: {type(err).__name__}: {_first_line(err)}") from None
     finally:
-        hub_logger.setLevel(level)
         if not quiet:
             enable_progress_bars()
+
+
+@contextlib.contextmanager
+def retry_warnings_silenced() -> Iterator[None]:
+    """Inside, huggingface_hub logs errors only: not a warning per retry of a failed request
+    (offline, ten lines before zoo's one)."""
+    import logging
+
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -102,10 +102,12 @@ def load(
     `settings` replace values of the saved config that leave the networks as they are, such
     as how a prior samples (`{"top_k": 5}`)."""
     from zoo.hub import locate
+    from zoo.names import is_repo_id
 
     directory = locate(source, revision)
     if not directory.is_dir():
-        raise NotFoundError(f"no model folder at '{source}'")
+        hub = f" (for the Hub repo: hf-hub:{source})" if is_repo_id(str(source).partition("@")[0]) else ""
+        raise NotFoundError(f"no model folder at '{source}'{hub}")
     meta = read_metadata(directory)
     cls = _installed_family(meta)
     try:

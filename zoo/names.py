@@ -1,7 +1,8 @@
 """What a model reference names: a local folder, a Hub repo or a catalogue short name.
 
 The rule (timm's): `hf-hub:` always means the Hub; otherwise an existing path is a path,
-an unprefixed `user/name` is a Hub repo id and a bare name is a catalogue short name.
+an unprefixed `user/name` is a Hub repo id (unless `user` is a local folder: `runs/<typo>`
+is a missing run folder) and a bare name is a catalogue short name.
 A family name is never a model reference (`zoo.create` / `zoo train` take those), so
 `vae` is looked up in the catalogue, never taken for the family. Ids, revisions and short
 names are checked here, before any request, so that nothing malformed (`../x`, `a/b/c`,
@@ -58,6 +59,8 @@ def parse_model_ref(text: str | os.PathLike, revision: str | None = None) -> Mod
         return ModelRef("path", text)
     if _looks_like_path(text.partition("@")[0]):
         return ModelRef("path", text)  # a missing path: loading says so
+    if "/" in text and Path(text.partition("/")[0]).expanduser().is_dir():
+        return ModelRef("path", text)  # runs/<a typo>: a missing run folder (hf-hub: names the Hub)
     if "/" in text:
         return hub_ref(text, revision)
     name, at, rev = text.partition("@")
@@ -114,6 +117,11 @@ def check_short_name(name: str) -> str:
             f"'{name}' is neither an existing folder, a Hub repo id ('user/name') nor a catalogue name"
         )
     return name
+
+
+def is_repo_id(text: str) -> bool:
+    """Whether `text` has the form of a Hub repo id, `user/name`."""
+    return bool(_REPO_ID.match(text))
 
 
 def _looks_like_path(text: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from zoo.config import check, from_dict, to_dict
+from zoo.config import MAX_SEED, check, from_dict, to_dict
 from zoo.datasets.reference import canonical_data_ref, resolve_loader
 from zoo.errors import InvalidInputError, NotFoundError, did_you_mean
 from zoo.plugin import FamilySpec
@@ -118,6 +118,9 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     #: Per-stage overrides of `train` for multi-stage families (e.g. `prior: {epochs: 20}`).
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}, got {self.seed}")
 
     def stage_train(self, stage: str) -> TrainConfig:
         """The train config of `stage`: `train` with the stage's overrides merged in."""
@@ -223,7 +226,8 @@ def parse_recipe_text(text: str, where: str) -> dict[str, Any]:
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
-    """Apply `a.b.c=value` (value parsed as YAML: 4, 1e-3, true, [1, 2], text) in place."""
+    """Apply `a.b.c=value` (value parsed as YAML: 4, 1e-3, true, [1, 2], text) in place.
+    `data=…` is a data reference, text whatever YAML would make of it (`folder:/a: b`)."""
     key, sep, raw = item.partition("=")
     path = key.strip().split(".")
     if not sep or not all(path):
@@ -232,6 +236,8 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if path == ["data"] and not isinstance(value, str):
+        value = raw.strip()
     node = data
     for i, part in enumerate(path[:-1]):
         child = node.setdefault(part, {})

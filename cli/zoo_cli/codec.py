@@ -77,12 +77,16 @@ def decompress(codes: str, output: str, model: str | None, device: str, revision
     The file names its model and the sha256 of its weights; decoding with other weights is refused."""
     from zoo.codec import decompress as decompress_images
     from zoo.codec import read_header
+    from zoo.datasets.folder import IMAGE_SUFFIXES
     from zoo.errors import InvalidInputError, NotFoundError
     from zoo.images import save_grid, save_png
 
     source = Path(codes)
     if not source.is_file():
         raise NotFoundError(f"no codes file at '{codes}'")
+    target = Path(output)
+    if target.suffix.lower() in IMAGE_SUFFIXES and target.suffix.lower() != ".png":
+        raise InvalidInputError(f"-o {output}: decompress writes PNG, a grid to NAME.png or one per image to a folder")
     data = source.read_bytes()
     header, _ = read_header(data, where=str(source))
     if model is None:
@@ -91,7 +95,6 @@ def decompress(codes: str, output: str, model: str | None, device: str, revision
         model, revision = header.model, header.revision if revision is None else revision
     net, _ = load_model(model, device, revision)
     images = decompress_images(data, net, where=str(source)).cpu()
-    target = Path(output)
     if target.suffix.lower() == ".png":
         save_grid(images, target)
         click.echo(f"wrote {len(images)} images as a grid to {target}")

@@ -7,7 +7,7 @@ import json
 import click
 
 from zoo_cli.hub import revision_option
-from zoo_cli.loading import load_model, model_data
+from zoo_cli.loading import SEED, load_model, model_data
 
 
 @click.command("eval")
@@ -18,10 +18,14 @@ from zoo_cli.loading import load_model, model_data
     "-m",
     help="Comma-separated groups: family, nll, recon, fid, probe, disentanglement. Default: all that apply.",
 )
-@click.option("--nll-k", type=click.IntRange(1), default=1000, show_default=True, help="Importance samples per image.")
+@click.option(
+    "--nll-k", type=click.IntRange(1, 10000), default=1000, show_default=True, help="Importance samples per image."
+)
 @click.option("--nll-examples", type=click.IntRange(0), default=0, help="Test images scored by nll (0: all).")
-@click.option("--fid-samples", type=click.IntRange(0), default=0, help="Samples for fid (0: as many as test images).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option(
+    "--fid-samples", type=click.IntRange(0, 100_000), default=0, help="Samples for fid (0: as many as test images)."
+)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw.")
 @click.option("--json", "as_json", is_flag=True, help="Print the eval.json document instead of a table.")
 @click.option(
     "-o", "--output", help="Where to write eval.json. Default: into MODEL's folder when it is a local folder."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from zoo_cli.hub import revision_option
-from zoo_cli.loading import load_model, model_data, require
+from zoo_cli.loading import SEED, load_model, model_data, require
 
 
 @click.command()
@@ -18,7 +18,7 @@ from zoo_cli.loading import load_model, model_data, require
     "--output",
     help="File to write: .png for image models, .npy for vectors and signals. [default: samples.png/.npy]",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--label", type=click.IntRange(min=0), help="Class to draw, for conditional families (e.g. cvae).")
 @click.option(
     "--set",

@@ -6,6 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
+
+from zoo.config import MAX_SEED
+
+#: The --seed of every command: a recipe's range.
+SEED = click.IntRange(0, MAX_SEED)
+
 
 def load_model(model: str, device: str, revision: str | None, settings: tuple[str, ...] = ()) -> tuple[Any, Path]:
     """The model and its folder, for any reference: run or model folder, Hub id, catalogue

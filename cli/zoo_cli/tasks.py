@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from zoo_cli.hub import revision_option
-from zoo_cli.loading import load_model, model_data, require, require_images
+from zoo_cli.loading import SEED, load_model, model_data, require, require_images
 
 _model = click.argument("model")
 
@@ -18,7 +18,7 @@ def _data_option(splits: str = "its test split"):
 
 _data = _data_option()
 _device = click.option("--device", default="cpu", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-_seed = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+_seed = click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random draws.")
 
 
 def _png(default: str):
@@ -65,6 +65,9 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
     else:
         if test.y is None:
             raise InvalidInputError(f"data '{splits.name}' has no labels: pick test images with --index")
+        for c in (start, end):
+            if c >= splits.num_classes:
+                raise InvalidInputError(f"data '{splits.name}' has classes 0..{splits.num_classes - 1}, not {c}")
         firsts = [torch.nonzero(test.y == c).flatten() for c in (start, end)]
         for c, found in zip((start, end), firsts, strict=True):
             if len(found) == 0:

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from zoo_cli.loading import SEED
+
 
 @click.command()
 @click.argument("family", required=False)
@@ -27,7 +29,7 @@ import click
 )
 @click.option("--out", "-o", default="runs", show_default=True, help="Folder that receives the run folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--seed", type=int, help="Random seed. Default: the recipe's.")
+@click.option("--seed", type=SEED, help="Random seed. Default: the recipe's.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder.")
 @click.option(
     "--stage",

@@ -101,6 +101,17 @@ def test_user_errors_are_one_red_line_exit_2(args, words):
     assert_one_line_error(result.stderr, *words)
 
 
+@pytest.mark.parametrize("command", ["train vae", "sample RUN", "eval RUN", "denoise RUN"])
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "99999999999999999999"])
+def test_seeds_outside_32_bits_are_refused_as_usage_errors(cli, tiny_run, command, seed):
+    """A recipe's range (numpy's legacy seeding takes 32 bits); torch's int64 overflowed past it."""
+    args = [str(tiny_run.path) if a == "RUN" else a for a in command.split()]
+    result = cli(*args, "--seed", seed)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_corrupt_weights_and_bad_output_path_are_one_line_errors_and_nothing_is_lost(tiny_run, tmp_path):
     run = shutil.copytree(tiny_run.path, tmp_path / "run")
     result = run_zoo("sample", str(run), "-o", str(tmp_path / "no" / "such" / "dir.png"))

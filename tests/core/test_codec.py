@@ -212,6 +212,17 @@ def test_an_ae_file_whose_code_shape_does_not_fit_the_model_gives_one_line(cli, 
     assert not (tmp_path / "out").exists()
 
 
+def test_decompress_to_an_image_file_other_than_png_is_refused_before_decoding(cli, ae_run, tmp_path):
+    codes = tmp_path / "codes.zoo"
+    assert cli("compress", str(ae_run.path), "-n", "4", "-o", str(codes)).exit_code == 0
+    result = cli("decompress", str(codes), "-o", str(tmp_path / "out.jpg"))
+    assert result.exit_code == 2, result.output
+    assert_one_line_error(result.stderr, "out.jpg", "decompress writes PNG")
+    assert not (tmp_path / "out.jpg").exists()
+    assert cli("decompress", str(codes), "-o", str(tmp_path / "out.PNG")).exit_code == 0
+    assert (tmp_path / "out.PNG").is_file()
+
+
 def test_decompress_with_another_model_is_refused_from_a_fresh_process(vqvae_run, ae_run, tmp_path):
     codes = tmp_path / "codes.zoo"
     codes.write_bytes(compress(zoo.load(vqvae_run.path), zoo.load_dataset("mnist-5k").test.x[:4], model_ref=""))

@@ -1,8 +1,10 @@
 """Data references, dSprites, and the loaders for full datasets, on small files the tests write."""
 
+import http.server
 import re
 import struct
 import sys
+import threading
 import tracemalloc
 
 import numpy as np
@@ -93,6 +95,40 @@ def test_a_missing_full_dataset_is_one_line_saying_how_to_provide_it(tmp_path, m
     assert_one_line_error(result.stderr, "'mnist'", str(tmp_path), "download=true")
     with pytest.raises(NotFoundError, match="cifar10"):
         zoo.load_dataset(f"cifar10?root={tmp_path}")
+
+
+@pytest.fixture
+def refusing_server():
+    """The URL of an HTTP server on 127.0.0.1 that answers every request with 404."""
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_download_says_so_in_one_line(tmp_path, monkeypatch, refusing_server):
+    """torchvision's MNIST tries each mirror and raises one RuntimeError listing them all;
+    CIFAR-10 raises urllib's HTTPError. Both are "could not download", not "allow the download"."""
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [refusing_server, refusing_server])
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", f"{refusing_server}cifar-10-python.tar.gz")
+    for name in ("mnist", "cifar10"):
+        with pytest.raises(NotFoundError) as info:
+            zoo.load_dataset(f"{name}?root={tmp_path}&download=true")
+        message = str(info.value)
+        assert message.startswith(f"could not download dataset '{name}' to {tmp_path}: ")
+        assert "404" in message and "\n" not in message and "download=true" not in message
 
 
 def write_pngs(folder, x, y=None):
@@ -231,6 +267,8 @@ def test_data_that_leaves_an_empty_split_is_refused_in_one_line(tmp_path, cli):
         ("npy:V?seed=abc", "seed must be a whole number ≥ 0, got 'abc'"),
         ("npy:V?standardize=maybe", "standardize must be true or false, got 'maybe'"),
         ("mnist?download=maybe", "download must be true or false, got 'maybe'"),
+        ("mnist?root=1", "root must be a folder's path, got 1"),
+        ("cifar10?root=[a]", "root must be a folder's path, got ['a']"),
     ],
 )
 def test_bad_values_of_shared_loader_options_are_named_in_one_line(tmp_path, ref, message):

@@ -1,6 +1,7 @@
 import pytest
 
-from zoo.errors import InvalidInputError
+import zoo
+from zoo.errors import InvalidInputError, NotFoundError
 from zoo.names import parse_model_ref
 
 
@@ -28,6 +29,19 @@ def test_an_existing_folder_is_a_path_even_when_it_looks_like_a_repo_id(tmp_path
     (tmp_path / "alice" / "mnist-vae").mkdir(parents=True)
     assert parse_model_ref("alice/mnist-vae").kind == "path"
     assert parse_model_ref("hf-hub:alice/mnist-vae").kind == "hub"
+
+
+def test_a_missing_folder_inside_a_local_folder_is_a_path_not_a_hub_repo(tmp_path, monkeypatch):
+    """`runs/<a typo>` says the run folder is missing, not that the Hub cannot be reached."""
+    monkeypatch.chdir(tmp_path)
+    assert parse_model_ref("runs/vae-x").kind == "hub"  # no folder 'runs' here
+    (tmp_path / "runs").mkdir()
+    assert parse_model_ref("runs/vae-x").kind == "path"
+    assert parse_model_ref("hf-hub:runs/vae-x").kind == "hub"
+    with pytest.raises(
+        NotFoundError, match=r"^no model folder at 'runs/vae-x' \(for the Hub repo: hf-hub:runs/vae-x\)$"
+    ):
+        zoo.load("runs/vae-x")
 
 
 @pytest.mark.parametrize(

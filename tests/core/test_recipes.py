@@ -83,6 +83,16 @@ def test_apply_override_builds_missing_sections():
     assert data == {"train": {"optimizer": {"name": "adamw"}}}
 
 
+def test_a_data_override_is_the_reference_as_written_whatever_yaml_makes_of_it(tmp_path):
+    folder = tmp_path / "scans: 2026"
+    folder.mkdir()
+    assert load_recipe("vae", None, [f"data=folder:{folder}?size=16"]).data == f"folder:{folder}?size=16"
+    with pytest.raises(InvalidInputError, match="^'folder:' needs a target, e.g. folder:PATH$"):
+        load_recipe("vae", None, ["data=folder:"])
+    with pytest.raises(NotFoundError, match="no dataset named '12'"):
+        load_recipe("vae", None, ["data=12"])
+
+
 @pytest.mark.parametrize("family", ["ae", "vae", "cvae", "iwae", "vqvae", "gan"])
 def test_every_shipped_recipe_validates(family):
     """Schema, data name, model config and stages of each recipe, without its data."""

@@ -228,6 +228,12 @@ CASES: list[Case] = [
     ("set out of range", argv(*TRAIN, "--set", "train.epochs=0"), ["train.epochs must be ≥ 1"]),
     ("set no equals", argv(*TRAIN, "--set", "model.beta"), ["key=value"]),
     ("set into a value", argv(*TRAIN, "--set", "seed.x=1"), ["'seed' is not a section"]),
+    ("set seed past 32 bits", argv(*TRAIN, "--set", "seed=99999999999999999999"), ["seed must be in 0..4294967295"]),
+    (
+        "interpolate from a class past int64",
+        argv("interpolate", "RUN", "--from", "99999999999999999999", "--to", "3", "-o", "TMP/i.png"),
+        ["classes 0..9, not 99999999999999999999"],
+    ),
     ("set model to a value", argv("sample", "RUN", "-o", "TMP/q.png", "--set", "model=3"), ["'model' is a section"]),
     (
         "eval too few fid samples",

@@ -37,8 +37,11 @@ def load_hf(
         raise NotFoundError(
             f"hf:{repo} needs the Hugging Face `datasets` package: pip install 'zoo[hf]' (or pip install datasets)"
         ) from None
+    from zoo.hub import retry_warnings_silenced
+
     try:
-        loaded = datasets.load_dataset(repo, revision=revision)
+        with retry_warnings_silenced():
+            loaded = datasets.load_dataset(repo, revision=revision)
     except Exception as err:  # network, cache and format errors of any kind: one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise NotFoundError(

@@ -53,6 +53,7 @@ SHARED_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "test_fraction": (_is_fraction, "in (0, 1)"),
     "standardize": (lambda v: isinstance(v, bool), "true or false"),
     "download": (lambda v: isinstance(v, bool), "true or false"),
+    "root": (lambda v: isinstance(v, str) and v != "", "a folder's path"),
 }
 
 

@@ -71,7 +71,10 @@ def _load(name: str, class_name: str, root: str | None, download: bool):
     for train in (True, False):
         try:
             dataset = cls(str(path), train=train, download=bool(download))
-        except RuntimeError:  # torchvision: "Dataset not found (or corrupted). You can use download=True …"
+        except RuntimeError as err:
+            if download:  # torchvision's MNIST: "Error downloading …", each mirror's error on a line
+                raise NotFoundError(f"could not download dataset '{name}' to {path}: {_last_line(err)}") from None
+            # torchvision: "Dataset not found (or corrupted). You can use download=True …"
             raise NotFoundError(
                 f"dataset '{name}' is not under {path}: put torchvision's {class_name} files there "
                 f"(or point ${DATA_ENV} or --data '{name}?root=PATH' at them), or allow the download "
@@ -83,3 +86,8 @@ def _load(name: str, class_name: str, root: str | None, download: bool):
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
         parts.append((images.astype(np.float32) / 255.0, np.asarray(dataset.targets, dtype=np.int64)))
     return given_splits(name, parts[0], parts[1])
+
+
+def _last_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__

@@ -60,6 +60,8 @@ class CVAE(Family):
         """One-hot rows (n, num_classes) for `label` (an int or an (n,) tensor of class ids)."""
         if label is None:
             raise InvalidInputError(f"family '{self.name}' is conditional: pass the class labels as label=")
+        if isinstance(label, int) and not 0 <= label < self.config.num_classes:  # before torch's int64
+            raise InvalidInputError(f"labels must be in 0..{self.config.num_classes - 1}, got [{label}]")
         labels = torch.as_tensor(label, device=self.device).long()
         if labels.dim() == 0:
             labels = labels.expand(n)

@@ -22,6 +22,8 @@ def test_cvae_is_conditional_and_needs_labels(model):
         model.reconstruct(x)
     with pytest.raises(InvalidInputError, match=r"labels must be in 0\.\.9"):
         model.sample(2, label=10)
+    with pytest.raises(InvalidInputError, match=r"labels must be in 0\.\.9, got \[99999999999999999999\]"):
+        model.sample(2, label=99999999999999999999)  # past int64: refused, not an overflow
     out = model.loss(zoo.Batch(x, torch.tensor([0, 1, 2, 3])))
     assert out.terms["nelbo"] == pytest.approx(out.terms["rec"] + out.terms["kl"])
 
@@ -54,6 +56,7 @@ def test_cli_label_draws_the_class_and_is_refused_for_unconditional_families(sho
     refused = cli("sample", str(short_run("vae").path), "--label", "7", "-o", str(tmp_path / "no.png"))
     assert refused.exit_code == 2
     assert_one_line_error(refused.stderr, "not conditional", "--label")
-    out_of_range = cli("sample", str(short_run("cvae").path), "--label", "12", "-o", str(tmp_path / "no.png"))
-    assert out_of_range.exit_code == 2
-    assert_one_line_error(out_of_range.stderr, "0..9")
+    for label in ("12", "99999999999999999999"):
+        out_of_range = cli("sample", str(short_run("cvae").path), "--label", label, "-o", str(tmp_path / "no.png"))
+        assert out_of_range.exit_code == 2
+        assert_one_line_error(out_of_range.stderr, "0..9", label)
