@@ -15,7 +15,8 @@ EXIT_INTERRUPTED = 130
 
 
 class ZooGroup(click.Group):
-    """Turns zoo's errors into one red line and exit code 2 (tracebacks only with --debug)."""
+    """Turns zoo's errors and usage errors into one red line and exit code 2 (tracebacks only
+    with --debug)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -24,6 +25,11 @@ class ZooGroup(click.Group):
             if debugging(ctx):
                 raise
             fail(str(err))
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a command group given no command: its help
+        except click.UsageError as err:  # click's own is three lines: usage, a hint, the error
+            where = err.ctx.command_path if err.ctx else "zoo"
+            fail(f"{err.format_message().rstrip('.')} (see {where} --help)")
         except KeyboardInterrupt:
             if debugging(ctx):
                 raise

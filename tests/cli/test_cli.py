@@ -108,8 +108,29 @@ def test_seeds_outside_32_bits_are_refused_as_usage_errors(cli, tiny_run, comman
     args = [str(tiny_run.path) if a == "RUN" else a for a in command.split()]
     result = cli(*args, "--seed", seed)
     assert result.exit_code == 2
-    assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    words = f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295", f"{args[0]} --help)"
+    assert_one_line_error(result.stderr, *words)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sampel"], ["No such command 'sampel'", "Did you mean 'sample'", "zoo_cli --help)"]),
+        (["train", "--bogus"], ["No such option '--bogus'", "zoo_cli train --help)"]),
+        (["sample"], ["Missing argument 'MODEL'", "zoo_cli sample --help)"]),
+        (["plugin", "check", "x", "--rows", "3"], ["No such option '--rows'", "zoo_cli plugin check --help)"]),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help_to_read(args, words):
+    result = run_zoo(*args)
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, *words)
+    assert result.stdout == ""
+
+
+def test_a_command_group_without_a_command_shows_its_help():
+    result = run_zoo("plugin")
+    assert "Commands:" in result.stderr and "check" in result.stderr and "error:" not in result.stderr
 
 
 def test_corrupt_weights_and_bad_output_path_are_one_line_errors_and_nothing_is_lost(tiny_run, tmp_path):
