@@ -3,7 +3,9 @@ command imports what it needs when it runs, so `zoo --help` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -18,18 +20,18 @@ class ZooGroup(click.Group):
     """Turns zoo's errors and usage errors into one red line and exit code 2 (tracebacks only
     with --debug)."""
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        with usage_errors_in_one_line():  # zoo's own options (a command's are parsed in invoke)
+            return super().make_context(info_name, args, parent=parent, **extra)
+
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with usage_errors_in_one_line():
+                return super().invoke(ctx)
         except ZooError as err:
             if debugging(ctx):
                 raise
             fail(str(err))
-        except click.exceptions.NoArgsIsHelpError:
-            raise  # a command group given no command: its help
-        except click.UsageError as err:  # click's own is three lines: usage, a hint, the error
-            where = err.ctx.command_path if err.ctx else "zoo"
-            fail(f"{err.format_message().rstrip('.')} (see {where} --help)")
         except KeyboardInterrupt:
             if debugging(ctx):
                 raise
@@ -38,6 +40,19 @@ class ZooGroup(click.Group):
             if debugging(ctx) or not out_of_memory(err):
                 raise
             fail(f"out of memory: {str(err).splitlines()[0] if str(err) else 'an allocation failed'} (smaller sizes?)")
+
+
+@contextlib.contextmanager
+def usage_errors_in_one_line() -> Iterator[None]:
+    """click's usage errors (an unknown option, a value out of range) as one red line naming
+    the help to read: click's own are three (usage, a hint, the error)."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # a command group given no command: its help
+    except click.UsageError as err:
+        where = err.ctx.command_path if err.ctx else "zoo"
+        fail(f"{err.format_message().rstrip('.')} (see {where} --help)")
 
 
 def out_of_memory(err: BaseException) -> bool:

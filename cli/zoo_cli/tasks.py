@@ -65,12 +65,12 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
     else:
         if test.y is None:
             raise InvalidInputError(f"data '{splits.name}' has no labels: pick test images with --index")
+        firsts = []
         for c in (start, end):
             if c >= splits.num_classes:
                 raise InvalidInputError(f"data '{splits.name}' has classes 0..{splits.num_classes - 1}, not {c}")
-        firsts = [torch.nonzero(test.y == c).flatten() for c in (start, end)]
-        for c, found in zip((start, end), firsts, strict=True):
-            if len(found) == 0:
+            firsts.append(torch.nonzero(test.y == c).flatten())
+            if len(firsts[-1]) == 0:
                 raise InvalidInputError(f"the test split has no images of class {c}")
         count = min(rows - 1 if rows > 1 else 1, len(firsts[0]), len(firsts[1]))
         pairs = [(f"{start} -> {end} #{i + 1}", x[firsts[0][i : i + 1]], x[firsts[1][i : i + 1]]) for i in range(count)]

@@ -115,6 +115,7 @@ def test_seeds_outside_32_bits_are_refused_as_usage_errors(cli, tiny_run, comman
 @pytest.mark.parametrize(
     ("args", "words"),
     [
+        (["--bogus"], ["No such option '--bogus'", "zoo_cli --help)"]),
         (["sampel"], ["No such command 'sampel'", "Did you mean 'sample'", "zoo_cli --help)"]),
         (["train", "--bogus"], ["No such option '--bogus'", "zoo_cli train --help)"]),
         (["sample"], ["Missing argument 'MODEL'", "zoo_cli sample --help)"]),
