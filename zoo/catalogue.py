@@ -61,7 +61,10 @@ def load_catalogue(path: str | os.PathLike | None = None) -> Catalogue:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise InvalidInputError(f"catalogue {path} is not valid YAML: {err}") from None
-    return from_dict(Catalogue, data, where=f"catalogue {path.name}")
+    try:
+        return from_dict(Catalogue, data)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"catalogue {path}: {err}") from None
 
 
 def _is_hex(text: str) -> bool:

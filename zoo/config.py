@@ -22,30 +22,41 @@ MAX_SEED = 2**32 - 1
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:
-    """Build dataclass `cls` from `data`, checking keys and value types recursively."""
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
+    """Build dataclass `cls` from `data`, checking keys and value types recursively.
+
+    `where` is the dotted path of `data` in its document ('' at the root, as in a recipe,
+    whose keys a user writes as `train.optimizer.lr`). Messages name the offending key by
+    its whole path; a `check` in `__post_init__` names the field alone, and gets `where`
+    put in front here."""
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise InvalidInputError(f"{where} must be a mapping, got {type(data).__name__}")
+        raise InvalidInputError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
         if key not in fields:
-            raise InvalidInputError(f"unknown key '{where}.{key}'{did_you_mean(str(key), fields)}")
-        values[key] = _coerce(value, hints[key], f"{where}.{key}")
+            raise InvalidInputError(f"unknown key '{_join(where, key)}'{did_you_mean(str(key), fields)}")
+        values[key] = _coerce(value, hints[key], _join(where, key))
     missing = [
         name
         for name, f in fields.items()
         if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise InvalidInputError(f"{where} lacks {', '.join(repr(name) for name in missing)}")
+        raise InvalidInputError(f"{where or cls.__name__} lacks {', '.join(repr(name) for name in missing)}")
     try:
         return cls(**values)
+    except InvalidInputError as err:
+        raise InvalidInputError(_join(where, str(err))) from None
     except (TypeError, ValueError) as err:
-        raise InvalidInputError(f"{where}: {err}") from None
+        raise InvalidInputError(f"{where or cls.__name__}: {err}") from None
+
+
+def _join(where: str, key: object) -> str:
+    return f"{where}.{key}" if where else str(key)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -97,7 +108,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise InvalidInputError(f"{where} must be a mapping, got {value!r}")
         item = args[1] if args else Any
-        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _coerce(v, item, _join(where, k)) for k, v in value.items()}
     if hint is float:
         if isinstance(value, str):
             value = _yaml_float(value)
@@ -130,6 +141,7 @@ def _yaml_float(text: str) -> float | str:
 
 
 def check(condition: bool, message: str) -> None:
-    """Raise InvalidInputError(message) unless `condition`: for range checks in __post_init__."""
+    """Raise InvalidInputError(message) unless `condition`: for range checks in __post_init__,
+    whose message starts with the field's name (`from_dict` puts the path in front)."""
     if not condition:
         raise InvalidInputError(message)

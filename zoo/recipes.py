@@ -36,8 +36,8 @@ class OptimizerConfig:
     fused: bool = False
 
     def __post_init__(self) -> None:
-        check(self.lr > 0, f"optimizer.lr must be > 0, got {self.lr}")
-        check(self.weight_decay >= 0, f"optimizer.weight_decay must be ≥ 0, got {self.weight_decay}")
+        check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        check(self.weight_decay >= 0, f"weight_decay must be ≥ 0, got {self.weight_decay}")
 
 
 @dataclass
@@ -54,10 +54,10 @@ class SchedulerConfig:
     warmup_steps: int = 0
 
     def __post_init__(self) -> None:
-        check(self.warmup_epochs >= 0, f"scheduler.warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
-        check(self.min_lr >= 0, f"scheduler.min_lr must be ≥ 0, got {self.min_lr}")
-        check(self.warmup_lr >= 0, f"scheduler.warmup_lr must be ≥ 0, got {self.warmup_lr}")
-        check(self.warmup_steps >= 0, f"scheduler.warmup_steps must be ≥ 0, got {self.warmup_steps}")
+        check(self.warmup_epochs >= 0, f"warmup_epochs must be ≥ 0, got {self.warmup_epochs}")
+        check(self.min_lr >= 0, f"min_lr must be ≥ 0, got {self.min_lr}")
+        check(self.warmup_lr >= 0, f"warmup_lr must be ≥ 0, got {self.warmup_lr}")
+        check(self.warmup_steps >= 0, f"warmup_steps must be ≥ 0, got {self.warmup_steps}")
 
 
 @dataclass
@@ -97,14 +97,14 @@ class TrainConfig:
     keep_best: bool = False
 
     def __post_init__(self) -> None:
-        check(self.epochs >= 1, f"train.epochs must be ≥ 1, got {self.epochs}")
-        check(self.batch_size >= 1, f"train.batch_size must be ≥ 1, got {self.batch_size}")
-        check(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
-        check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
-        check(self.log_every >= 1, f"train.log_every must be ≥ 1, got {self.log_every}")
-        check(self.checkpoint_every >= 0, f"train.checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
-        check(self.eval_batch_size >= 1, f"train.eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
-        check(self.sample_grid >= 0, f"train.sample_grid must be ≥ 0, got {self.sample_grid}")
+        check(self.epochs >= 1, f"epochs must be ≥ 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"batch_size must be ≥ 1, got {self.batch_size}")
+        check(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        check(self.grad_clip >= 0, f"grad_clip must be ≥ 0, got {self.grad_clip}")
+        check(self.log_every >= 1, f"log_every must be ≥ 1, got {self.log_every}")
+        check(self.checkpoint_every >= 0, f"checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
+        check(self.eval_batch_size >= 1, f"eval_batch_size must be ≥ 1, got {self.eval_batch_size}")
+        check(self.sample_grid >= 0, f"sample_grid must be ≥ 0, got {self.sample_grid}")
 
 
 @dataclass
@@ -165,7 +165,7 @@ WHOLE_RUN = {"channels_last", "matmul_conv"}
 
 def validate_recipe(data: dict[str, Any]) -> Recipe:
     """Check everything a run will need: schema, data name, model config, stage configs."""
-    recipe = from_dict(Recipe, data, where="recipe")
+    recipe = from_dict(Recipe, data)
     # Stored in recipe.yaml and config.json: a relative path would load other data, or none,
     # from another working directory.
     recipe = dataclasses.replace(recipe, data=canonical_data_ref(recipe.data))

@@ -28,7 +28,7 @@ def test_overrides_parse_values_as_yaml_and_win_over_the_recipe():
     [
         (["model.bta=4"], "unknown key 'model.bta'; did you mean 'beta'?"),
         (["model.beta=-1"], "beta must be ≥ 0"),
-        (["train.epochs=many"], "recipe.train.epochs must be an integer"),
+        (["train.epochs=many"], "train.epochs must be an integer"),
         (["train.epoch=3"], "did you mean 'epochs'?"),
         (["train.precision=fp8"], "must be one of 'fp32', 'bf16', 'fp16'"),
         (["data=mnist-6k"], "no dataset named 'mnist-6k'; did you mean 'mnist-5k'?"),
@@ -42,6 +42,26 @@ def test_bad_overrides_are_refused_before_training(overrides, message):
     with pytest.raises(ZooError) as err:
         load_recipe("vae", None, overrides)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("family", "override", "message"),
+    [
+        ("vae", "model.beta=-1", "model.beta must be ≥ 0, got -1.0"),
+        ("vae", "train.epochs=many", "train.epochs must be an integer, got 'many'"),
+        ("vae", "train.epochs=0", "train.epochs must be ≥ 1, got 0"),
+        ("vae", "train.optimizer.lr=0", "train.optimizer.lr must be > 0, got 0.0"),
+        ("vae", "train.scheduler.warmup_steps=-1", "train.scheduler.warmup_steps must be ≥ 0, got -1"),
+        ("vae", "seed=-1", f"seed must be in 0..{2**32 - 1}, got -1"),
+        ("gan", "train.optimizers.critic.lr=-1", "train.optimizers.critic.lr must be > 0, got -1.0"),
+        ("vqvae", "stages.prior.epochs=0", "stages.prior.epochs must be ≥ 1, got 0"),
+    ],
+)
+def test_a_bad_value_is_named_by_the_key_a_user_writes(family, override, message):
+    """The same dotted path as in --set and the recipe file, whichever check refuses it."""
+    with pytest.raises(InvalidInputError) as err:
+        load_recipe(family, None, [override])
+    assert str(err.value) == message
 
 
 @pytest.mark.parametrize("key", ["matmul_conv", "channels_last"])

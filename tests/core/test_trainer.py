@@ -352,7 +352,7 @@ def test_a_resume_on_data_whose_contents_changed_is_refused(tmp_path):
     ("overrides", "message"),
     [
         (["train.optimizer.betas=[2, 3]"], "Invalid beta parameter"),  # refused by torch's Adam
-        (["train.scheduler.min_lr=-1"], "scheduler.min_lr must be ≥ 0"),
+        (["train.scheduler.min_lr=-1"], "^train.scheduler.min_lr must be ≥ 0"),
         (["train.optimizers.nope.lr=1"], "vae has no objective 'nope'"),
         (["train.optimizer.lr=.inf"], "must be a finite number"),
         (["model.beta=.inf"], "must be a finite number"),
