@@ -22,6 +22,10 @@ class IncompatiblePluginError(ZooError):
     """A plugin built for another plugin API version, or one that failed to load."""
 
 
+class UnsupportedError(ZooError, NotImplementedError):
+    """A use a family does not have (a GAN cannot encode); `Family.capabilities()` lists those it has."""
+
+
 class CorruptFileError(ZooError):
     """A weights, config or checkpoint file that cannot be read safely."""
 

@@ -9,18 +9,18 @@ that data-parallel wrappers see every step.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from zoo.config import check, from_dict, to_dict
-from zoo.errors import InvalidInputError
+from zoo.errors import InvalidInputError, UnsupportedError
 from zoo.plugin import PLUGIN_API_VERSION
 
 if TYPE_CHECKING:
@@ -28,6 +28,48 @@ if TYPE_CHECKING:
     from zoo.likelihood import NLLEstimate
 
 CAPABILITIES = ("sample", "reconstruct", "encode", "decode", "nll")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check_batch(model: Family, x: Any, use: str) -> None:
+    """Refuse, in one line, data that `model` cannot take: anything but a floating tensor of
+    shape (N, *input_shape) with the dtype (outside autocast) and device of its weights.
+    Without it, such data fails deep inside a layer (`mat1 and mat2 shapes cannot be multiplied`)."""
+    shape = tuple(model.config.input_shape)
+    expected = ", ".join(map(str, shape))
+    if not isinstance(x, Tensor):
+        raise InvalidInputError(f"{use} takes a tensor of shape (N, {expected}), got {type(x).__name__}")
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise InvalidInputError(f"{use} takes a batch of shape (N, {expected}), got {list(x.shape)}")
+    weight = next(model.parameters())
+    if not x.is_floating_point():
+        raise InvalidInputError(f"{use} takes floating-point data (images in [0, 1]), got {x.dtype}")
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise InvalidInputError(f"{use} takes {weight.dtype} data, as the model's weights are, got {x.dtype}")
+    if x.device != weight.device:
+        raise InvalidInputError(f"{use} takes data on {weight.device}, where the model is, got {x.device}")
+
+
+def check_codes(z: Any, code_shape: tuple[int, ...], use: str) -> None:
+    """Refuse, in one line, codes that are not a floating (N, *code_shape) tensor."""
+    expected = ", ".join(map(str, code_shape))
+    if not isinstance(z, Tensor) or not z.is_floating_point() or tuple(z.shape[1:]) != code_shape:
+        got = f"{z.dtype} {list(z.shape)}" if isinstance(z, Tensor) else type(z).__name__
+        raise InvalidInputError(f"{use} takes floating codes of shape (N, {expected}), got {got}")
+
+
+def takes_batch(method: F) -> F:
+    """For a family's uses that take data first (reconstruct, encode, nll): `check_batch`,
+    then the method without gradients (for gradients, call the family's networks)."""
+
+    @functools.wraps(method)
+    def checked(self: Family, x: Any, *args: Any, **kwargs: Any) -> Any:
+        check_batch(self, x, f"{self.name}.{method.__name__}")
+        with torch.no_grad():
+            return method(self, x, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 class Batch(NamedTuple):
@@ -81,6 +123,9 @@ class Family(nn.Module):
     #: an (n,) tensor (None: labels drawn uniformly with `generator`), and `reconstruct(x, label=…)`,
     #: `encode(x, label=…)` with an (N,) tensor; their config has `num_classes`, filled from the data.
     conditional: ClassVar[bool] = False
+    #: Config fields a trained model may take new values of when it is loaded (`zoo.load(…,
+    #: settings=…)`, `zoo sample RUN --set model.KEY=…`): how it samples, never what it learned.
+    settings: ClassVar[tuple[str, ...]] = ()
     #: The held-out metric that summarises training (lower is better); plotted and reported.
     headline_metric: ClassVar[str] = "loss"
     #: Plugin API versions this family was written against.
@@ -104,7 +149,7 @@ class Family(nn.Module):
     @classmethod
     def from_config(cls, config: FamilyConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Family:
         if isinstance(config, FamilyConfig):
-            config = dataclasses.replace(config, **overrides) if overrides else config
+            config = cls.build_config(to_dict(config), **overrides) if overrides else config
         else:
             config = cls.build_config(config, **overrides)
         return cls(config)
@@ -154,26 +199,32 @@ class Family(nn.Module):
         return {k: v / max(count, 1) for k, v in totals.items()}
 
     # uses ---------------------------------------------------------------------------
+    # The uses run without gradients (torch.no_grad); for gradients, call the networks
+    # themselves (`model.encoder`, `model.decoder`, …). A family implements those it has.
     def sample(self, n: int, generator: torch.Generator | None = None, **conditions: Any) -> Tensor:
         """n new images in [0, 1]."""
-        raise NotImplementedError
+        raise self._unsupported("sample")
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """x passed through the model, in [0, 1]."""
-        raise NotImplementedError
+        raise self._unsupported("reconstruct")
 
     def encode(self, x: Tensor) -> Tensor:
         """A code per image (the posterior mean for probabilistic encoders)."""
-        raise NotImplementedError
+        raise self._unsupported("encode")
 
     def decode(self, z: Tensor) -> Tensor:
         """Images in [0, 1] for codes z."""
-        raise NotImplementedError
+        raise self._unsupported("decode")
 
     def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions: Any) -> NLLEstimate:
         """−log p(x) per example in nats, importance-sampled with `k` samples (families with a
         likelihood: the VAE types; see zoo.likelihood.importance_sampled_nll)."""
-        raise NotImplementedError
+        raise self._unsupported("nll")
+
+    def _unsupported(self, use: str) -> UnsupportedError:
+        can = ", ".join(self.capabilities()) or "none of them"
+        return UnsupportedError(f"family '{self.name}' has no {use}(); of the uses, it has {can}")
 
     @classmethod
     def capabilities(cls) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from zoo.config import check
-from zoo.family import Family, FamilyConfig
+from zoo.family import Family, FamilyConfig, check_codes, takes_batch
 from zoo.parts import LIKELIHOODS, Decoder, GaussianEncoder, likelihood_for
 
 
@@ -83,18 +83,22 @@ class LatentFamily(Family):
     Codes are posterior means; outputs (images, vectors, signals) are the decoder's means."""
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.decode(self.prior.sample(n, generator))
 
-    @torch.no_grad()
+    @takes_batch
     def reconstruct(self, x: Tensor) -> Tensor:
+        """x (N, *input_shape) decoded from its code: the decoder's mean."""
         return self.decode(self.encode(x))
 
-    @torch.no_grad()
+    @takes_batch
     def encode(self, x: Tensor) -> Tensor:
+        """Codes (N, latent_dim) of x (N, *input_shape): the posterior means."""
         code = self.encoder(x)
         return code.mean if isinstance(code, Distribution) else code
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
+        """Outputs for codes z of shape (N, latent_dim)."""
+        check_codes(z, (self.config.latent_dim,), f"{self.name}.decode")
         return self.decoder(z).mean

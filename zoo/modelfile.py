@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooEr
 from zoo.factory import entry_of, family_class
 from zoo.family import Family
 from zoo.plugin import PLUGIN_API_VERSION
-from zoo.registry import FIRST_PARTY, families
+from zoo.registry import DISABLE_ENV, FIRST_PARTY, families
 
 FORMAT = "zoo-model"
 FORMAT_VERSION = 1
@@ -59,6 +60,11 @@ def model_files(model: Family, card: str | None = None, **extra: Any) -> dict[st
     makes them on its thread and writes them on its background writer."""
     meta = {**model_metadata(model), **extra}
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    other = sorted({str(v.dtype) for v in state.values() if v.is_floating_point() and v.dtype != torch.float32})
+    if other:  # zoo.load builds the model in float32 and takes the weights as they are
+        raise InvalidInputError(
+            f"a model file holds float32 weights; this {model.name}'s are {', '.join(other)} (save model.float())"
+        )
     tags = {"format": "pt", "zoo_family": model.name, "zoo_format": str(FORMAT_VERSION)}
     files = {WEIGHTS_FILE: save_bytes(state, metadata=tags), CONFIG_FILE: (json.dumps(meta, indent=2) + "\n").encode()}
     if card is not None:
@@ -99,11 +105,13 @@ def load(
 ) -> Family:
     """A model, in eval mode, from a run folder, a model folder, a Hub repo id (`user/name`,
     `hf-hub:user/name[@revision]`) or a catalogue short name; Hub models go through the cache.
-    `settings` replace values of the saved config that leave the networks as they are, such
-    as how a prior samples (`{"top_k": 5}`)."""
+    `settings` replace values of the saved config that the family lists in its `settings`:
+    how it samples (`{"top_k": 5}` for a vqvae), never what it learned."""
+    from zoo.devices import resolve_device
     from zoo.hub import locate
     from zoo.names import is_repo_id
 
+    device = resolve_device(device)  # refused before anything is downloaded
     directory = locate(source, revision)
     if not directory.is_dir():
         hub = f" (for the Hub repo: hf-hub:{source})" if is_repo_id(str(source).partition("@")[0]) else ""
@@ -122,34 +130,49 @@ def load(
 
 
 def _with_settings(model: Family, settings: dict[str, Any]) -> Family:
-    """`model` rebuilt with `settings` in its config and its weights; refused when a setting
-    would change the shapes of the networks."""
+    """`model` rebuilt with `settings` in its config and its weights; refused unless the
+    family lists every one of them in its `settings`."""
+    allowed = type(model).settings
+    for key in settings:
+        if key not in allowed:
+            which = f"its settings: {', '.join(allowed)}" if allowed else "it has none"
+            raise InvalidInputError(
+                f"model.{key} would change what this trained {model.name} computes, not how it samples ({which})"
+            )
     changed = type(model).from_config({**model.config_dict(), **settings})
-    ours, theirs = model.state_dict(), changed.state_dict()
-    if ours.keys() != theirs.keys() or any(ours[k].shape != theirs[k].shape for k in ours):
-        raise InvalidInputError(
-            f"{', '.join(f'model.{k}' for k in settings)} would change the networks of this {model.name}; "
-            "only settings that keep them (such as how the prior samples) apply to a trained model"
-        )
-    changed.load_state_dict(ours)
+    changed.load_state_dict(model.state_dict())
     return changed
 
 
 def _installed_family(meta: dict[str, Any]) -> type[Family]:
-    """The class of the family config.json names; if no installed plugin provides it, say
-    which package to install."""
-    name = meta["family"]
-    if not any(e.name == name for e in families.entries()):
-        package = meta.get("package")
-        if package == FIRST_PARTY:
-            advice = f"it was saved by zoo {meta.get('zoo_version', '?')}; upgrade zoo (pip install -U zoo)"
-        elif isinstance(package, str) and package and not package.startswith("<"):
-            advice = f"install its plugin: pip install {package}"
-        else:
-            advice = "install the plugin package that provides it"
-        installed = did_you_mean(name, families.names())
-        raise NotFoundError(f"no family named '{name}'{installed} (this model needs it: {advice})")
-    return family_class(name)
+    """The class of the family config.json names, from the package it names (a model never
+    loads into another package's family of the same name); if none is installed, say which
+    package to install."""
+    name, package = meta["family"], meta.get("package")
+    short = name.rpartition(":")[2]
+    usable = [e for e in families.entries() if e.name == short and e.status in ("ok", "duplicate")]
+    named = isinstance(package, str) and package and not package.startswith("<")  # not registered in-process
+    own = [e for e in usable if _canonical(e.package) == _canonical(package)] if named else usable
+    if own:
+        return family_class(own[0].qualified_name)
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0") and package != FIRST_PARTY:
+        advice = f"{DISABLE_ENV} is set, which leaves every plugin out"
+    elif usable:
+        others = ", ".join(sorted({e.package for e in usable}))
+        advice = f"it is {package}'s '{short}', not the one from {others}: pip install {package}"
+    elif package == FIRST_PARTY:
+        advice = f"it was saved by zoo {meta.get('zoo_version', '?')}; this zoo is {__version__}"
+    elif named:
+        advice = f"install its plugin: pip install {package}"
+    else:
+        advice = "install the plugin package that provides it"
+    installed = did_you_mean(short, families.names()) if not usable else ""
+    raise NotFoundError(f"no family named '{name}'{installed} (this model needs it: {advice})")
+
+
+def _canonical(package: str) -> str:
+    """A distribution name as packaging compares them (PEP 503): Zoo_Ring.VAE is zoo-ring-vae."""
+    return re.sub(r"[-_.]+", "-", package).lower()
 
 
 def load_weights(model: Family, path: Path) -> None:

@@ -146,3 +146,38 @@ def test_folder_without_config_is_not_a_model_folder(tmp_path):
         zoo.load(tmp_path)
     with pytest.raises(NotFoundError, match="no model folder at"):
         zoo.load(tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        # same networks, other function: σ = exp(h) instead of softplus(h)
+        ({"posterior_scale": "exp"}, "model.posterior_scale would change what this trained vae computes"),
+        ({"latent_dim": 4}, "model.latent_dim would change what this trained vae computes, not how it samples"),
+    ],
+)
+def test_a_trained_model_takes_only_the_settings_its_family_lists(model_dir, settings, message):
+    _, path = model_dir
+    with pytest.raises(InvalidInputError) as err:
+        zoo.load(path, settings=settings)
+    assert str(err.value).startswith(message) and str(err.value).endswith("(it has none)")
+
+
+def test_a_model_whose_weights_are_not_float32_is_refused_before_a_file_is_written(model_dir, tmp_path):
+    """zoo.load builds the model in float32 and takes the weights as they are: a float64 file
+    would be saved, then refused as corrupt."""
+    model, _ = model_dir
+    with pytest.raises(
+        InvalidInputError, match=r"float32 weights; this vae's are torch\.float64 \(save model\.float\(\)\)"
+    ):
+        zoo.save(model.double(), tmp_path / "m64")
+    assert not (tmp_path / "m64").exists()
+
+
+@pytest.mark.parametrize(("device", "message"), [("gpu", "unknown device 'gpu'"), ("xla", "unsupported device")])
+def test_load_refuses_a_device_it_cannot_use_before_reading_anything(model_dir, device, message):
+    _, path = model_dir
+    with pytest.raises(InvalidInputError, match=message):
+        zoo.load(path, device=device)
+    with pytest.raises(InvalidInputError, match=message):
+        zoo.load(path.parent / "no-such-folder", device=device)  # the device is judged first

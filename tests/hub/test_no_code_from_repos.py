@@ -31,14 +31,15 @@ print(json.dumps({"files": files, "module": type(model).__module__, "imported": 
 
 @pytest.fixture
 def repo_with_code(hub, tiny_run, tmp_path):
-    """publish(repo_id, family) → the files of a repo holding tiny_run's model, config.json naming
-    `family`, and Python files that would write tmp_path/imported; also copied to tmp_path/repo."""
+    """publish(repo_id, family, package) → the files of a repo holding tiny_run's model,
+    config.json naming `family` of `package`, and Python files that would write
+    tmp_path/imported; also copied to tmp_path/repo."""
     marker = tmp_path / "imported"
 
-    def publish(repo_id: str, family: str) -> dict[str, bytes]:
+    def publish(repo_id: str, family: str, package: str = "zoo-evil") -> dict[str, bytes]:
         meta = json.loads((tiny_run.path / "config.json").read_text())
         files = {
-            "config.json": json.dumps({**meta, "family": family, "package": "zoo-evil"}).encode(),
+            "config.json": json.dumps({**meta, "family": family, "package": package}).encode(),
             "model.safetensors": (tiny_run.path / "model.safetensors").read_bytes(),
             "README.md": (tiny_run.path / "README.md").read_bytes(),
         }
@@ -79,11 +80,21 @@ def test_a_family_given_as_an_import_path_is_a_name_to_look_up_not_a_module_to_i
 
 def test_a_repo_naming_an_installed_family_loads_through_its_entry_point_and_skips_the_code(repo_with_code):
     publish, marker, local = repo_with_code
-    publish("mallory/vae-and-code", family="vae")
+    publish("mallory/vae-and-code", family="vae", package="zoo")
     out = run_python(PULL_AND_LOAD.replace("REPO", "mallory/vae-and-code"), {}, cwd=local)
     assert out == {
         "files": ["README.md", "config.json", "model.safetensors"],
         "module": "zoo_vae.model",
         "imported": [],
     }
+    assert not marker.exists()
+
+
+def test_a_repo_naming_another_packages_family_of_an_installed_name_is_refused(repo_with_code):
+    """Its 'vae' is zoo-evil's, not zoo's: it does not load into zoo's class by its name."""
+    publish, marker, local = repo_with_code
+    publish("mallory/other-vae", family="vae")
+    result = run_zoo("pull", "mallory/other-vae", cwd=local)
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "it is zoo-evil's 'vae', not the one from zoo")
     assert not marker.exists()

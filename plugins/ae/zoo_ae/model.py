@@ -102,7 +102,7 @@ class AE(LatentFamily):
         self.latent_scale_tril.copy_(torch.linalg.cholesky(cov + jitter * eye))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         device = generator.device if generator is not None else self.device
         eps = torch.randn((n, self.config.latent_dim), generator=generator, device=device).to(self.latent_mean)
         return self.decode(self.latent_mean + eps @ self.latent_scale_tril.T)

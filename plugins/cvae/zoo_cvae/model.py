@@ -16,7 +16,9 @@ from zoo import (
     InvalidInputError,
     LossOutput,
     StandardNormal,
+    check_codes,
     importance_sampled_nll,
+    takes_batch,
 )
 from zoo.config import check
 from zoo.latent import build_decoder
@@ -62,7 +64,10 @@ class CVAE(Family):
             raise InvalidInputError(f"family '{self.name}' is conditional: pass the class labels as label=")
         if isinstance(label, int) and not 0 <= label < self.config.num_classes:  # before torch's int64
             raise InvalidInputError(f"labels must be in 0..{self.config.num_classes - 1}, got [{label}]")
-        labels = torch.as_tensor(label, device=self.device).long()
+        labels = torch.as_tensor(label, device=self.device)
+        if labels.is_floating_point() or labels.dtype == torch.bool:  # .long() would truncate 7.9 to 7
+            raise InvalidInputError(f"labels must be integer class ids, got {labels.dtype}")
+        labels = labels.long()
         if labels.dim() == 0:
             labels = labels.expand(n)
         if labels.shape != (n,):
@@ -82,6 +87,7 @@ class CVAE(Family):
         total = rec + self.config.beta * kl
         return LossOutput(total, {"nelbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()})
 
+    @takes_batch
     def nll(self, x: Tensor, k: int = 1000, seed: int = 0, label: Tensor | None = None) -> NLLEstimate:
         """−log p(x | label) per example (nats), importance-sampled."""
         condition = self.condition(label, len(x))
@@ -95,15 +101,16 @@ class CVAE(Family):
             label = torch.randint(self.config.num_classes, (n,), generator=generator, device=device)
         return self.decoder(z, self.condition(label, n)).mean
 
-    @torch.no_grad()
+    @takes_batch
     def reconstruct(self, x: Tensor, label: Tensor | None = None) -> Tensor:
         condition = self.condition(label, len(x))
         return self.decoder(self.encoder(x, condition).mean, condition).mean
 
-    @torch.no_grad()
+    @takes_batch
     def encode(self, x: Tensor, label: Tensor | None = None) -> Tensor:
         return self.encoder(x, self.condition(label, len(x))).mean
 
     @torch.no_grad()
     def decode(self, z: Tensor, label: int | Tensor | None = None) -> Tensor:
+        check_codes(z, (self.config.latent_dim,), f"{self.name}.decode")
         return self.decoder(z, self.condition(label, len(z))).mean

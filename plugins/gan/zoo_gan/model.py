@@ -168,10 +168,11 @@ class GAN(Family):
 
     # uses ---------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, **conditions) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.generator(self.prior.sample(n, generator))
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
         """Images for latent vectors z (N, latent_dim)."""
+        zoo.check_codes(z, (self.config.latent_dim,), f"{self.name}.decode")
         return self.generator(z)

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo import Batch, GaussianLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
+from zoo import (
+    Batch,
+    GaussianLatentConfig,
+    LatentFamily,
+    LossOutput,
+    StandardNormal,
+    importance_sampled_nll,
+    takes_batch,
+)
 from zoo.config import check
 from zoo.latent import build_decoder
 from zoo.likelihood import NLLEstimate
@@ -44,7 +52,8 @@ class IWAE(LatentFamily):
         self.decoder = build_decoder(config)
         self.prior = StandardNormal(config.latent_dim)
 
-    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions) -> NLLEstimate:
+    @takes_batch
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0) -> NLLEstimate:
         return importance_sampled_nll(self.encoder, self.prior, self.decoder, x, k=k, seed=seed)
 
     def loss(self, batch: Batch) -> LossOutput:

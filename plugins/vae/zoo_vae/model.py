@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from zoo import Batch, GaussianLatentConfig, LatentFamily, LossOutput, StandardNormal, importance_sampled_nll
+from zoo import (
+    Batch,
+    GaussianLatentConfig,
+    LatentFamily,
+    LossOutput,
+    StandardNormal,
+    importance_sampled_nll,
+    takes_batch,
+)
 from zoo.config import check
 from zoo.latent import build_decoder
 from zoo.likelihood import NLLEstimate
@@ -75,7 +83,8 @@ class VAE(LatentFamily):
         if config.kl_warmup_steps:
             self.register_buffer("kl_warmup_step", torch.zeros((), dtype=torch.int64))
 
-    def nll(self, x: Tensor, k: int = 1000, seed: int = 0, **conditions) -> NLLEstimate:
+    @takes_batch
+    def nll(self, x: Tensor, k: int = 1000, seed: int = 0) -> NLLEstimate:
         return importance_sampled_nll(self.encoder, self.prior, self.decoder, x, k=k, seed=seed)
 
     def capacity(self) -> Tensor:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo import Batch, FamilyConfig, LatentFamily, LossOutput, Objective
+from zoo import Batch, FamilyConfig, InvalidInputError, LatentFamily, LossOutput, Objective, takes_batch
 from zoo.config import check
 from zoo.nets import ConvEncoderNet, spatial_sizes, upsampling_net
 from zoo_vqvae.pixelcnn import PixelCNNPrior
@@ -77,6 +77,7 @@ class VQVAE(LatentFamily):
     name = "vqvae"
     config_class = VQVAEConfig
     stages = ("main", "prior")
+    settings = ("temperature", "top_k")
     headline_metric = "mse"
 
     def __init__(self, config: VQVAEConfig) -> None:
@@ -154,11 +155,18 @@ class VQVAE(LatentFamily):
 
     # uses ---------------------------------------------------------------------------
     # sample (codes drawn from the PixelCNN prior, decoded) and reconstruct come from LatentFamily.
-    @torch.no_grad()
+    @takes_batch
     def encode(self, x: Tensor) -> Tensor:
         """The code grid (N, H', W') of int64 codebook indices."""
         return self.quantizer.nearest(self.encoder(x))
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
+        """Images for code grids z (N, H', W') of int64 codebook indices, as `encode` gives."""
+        grid = ", ".join(map(str, self.prior.grid))
+        if not isinstance(z, Tensor) or z.dtype != torch.int64 or tuple(z.shape[1:]) != self.prior.grid:
+            got = f"{z.dtype} {list(z.shape)}" if isinstance(z, Tensor) else type(z).__name__
+            raise InvalidInputError(f"{self.name}.decode takes int64 code grids of shape (N, {grid}), got {got}")
+        if z.numel() and (z.min() < 0 or z.max() >= self.config.num_codes):
+            raise InvalidInputError(f"{self.name}.decode takes codebook indices in 0..{self.config.num_codes - 1}")
         return torch.sigmoid(self.decoder(self.quantizer.lookup(z)))

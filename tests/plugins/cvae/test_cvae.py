@@ -24,6 +24,8 @@ def test_cvae_is_conditional_and_needs_labels(model):
         model.sample(2, label=10)
     with pytest.raises(InvalidInputError, match=r"labels must be in 0\.\.9, got \[99999999999999999999\]"):
         model.sample(2, label=99999999999999999999)  # past int64: refused, not an overflow
+    with pytest.raises(InvalidInputError, match="labels must be integer class ids, got torch.float32"):
+        model.sample(2, label=torch.tensor([7.9, 0.5]))  # not truncated to 7 and 0
     out = model.loss(zoo.Batch(x, torch.tensor([0, 1, 2, 3])))
     assert out.terms["nelbo"] == pytest.approx(out.terms["rec"] + out.terms["kl"])
 

@@ -113,7 +113,7 @@ def test_sample_takes_prior_settings_and_refuses_ones_that_change_the_networks(r
     out = tmp_path / "refused.png"
     completed = run_zoo("sample", str(run.path), "--set", "model.num_codes=64", "-o", str(out))
     assert completed.returncode == 2
-    assert_one_line_error(completed.stderr, "model.num_codes", "change the networks")
+    assert_one_line_error(completed.stderr, "model.num_codes", "its settings: temperature, top_k")
     completed = run_zoo("sample", str(run.path), "--set", "train.epochs=3", "-o", str(out))
     assert completed.returncode == 2
     assert_one_line_error(completed.stderr, "model.KEY=VALUE")
