@@ -1,12 +1,12 @@
-"""`zoo plugin check`: import every plugin fully (a family's model class, a dataset's loader)
-and say which ones work. `zoo list` reads only the specs; problems that show up only when the
+"""`zoo plugin check`: import every plugin fully (a family's model class and recipes, a
+dataset's loader) and say which ones work. `zoo list` reads only the specs; problems that show up only when the
 model module is imported (a failing import, a class written for another plugin API) show here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.errors import IncompatiblePluginError, NotFoundError, did_you_mean
+from zoo.errors import IncompatiblePluginError, NotFoundError, ZooError, did_you_mean
 from zoo.plugin import PLUGIN_API_VERSION
 from zoo.registry import Entry, datasets, families, load_object
 
@@ -54,10 +54,15 @@ def _check(kind: str, entry: Entry) -> PluginStatus:
         return status("broken", str(err))
     if kind == "family":
         from zoo.factory import family_class  # imports torch: only when checking
+        from zoo.recipes import check_shipped_recipes
 
         try:
             family_class(entry.qualified_name)
         except IncompatiblePluginError as err:
             supported = getattr(loaded, "api_versions", (PLUGIN_API_VERSION,))
             return status("broken" if PLUGIN_API_VERSION in supported else "incompatible", str(err))
+        try:
+            check_shipped_recipes(entry.qualified_name)
+        except ZooError as err:
+            return status("broken", str(err))
     return status(entry.status, entry.error)

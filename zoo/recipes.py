@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 
 from zoo.config import MAX_SEED, check, from_dict, to_dict
 from zoo.datasets.reference import canonical_data_ref, resolve_loader
-from zoo.errors import InvalidInputError, NotFoundError, did_you_mean
+from zoo.errors import IncompatiblePluginError, InvalidInputError, NotFoundError, ZooError, did_you_mean
 from zoo.plugin import FamilySpec
 from zoo.registry import families
 
@@ -132,29 +133,49 @@ class Recipe:
 
 
 def recipe_names(spec: FamilySpec) -> list[str]:
-    """Names of the recipes a family ships (file stems in its recipes package)."""
+    """Names of the recipes a family ships (file stems in its recipes package); a recipes
+    package that does not import is a broken plugin, not one without recipes."""
     if not spec.recipes:
         return []
     try:
         folder = resources.files(spec.recipes)
-    except ModuleNotFoundError:
-        return []
+    except (ImportError, TypeError) as err:
+        raise IncompatiblePluginError(
+            f"family '{spec.name}' declares its recipes in '{spec.recipes}', which does not import: "
+            f"{type(err).__name__}: {err}"
+        ) from None
     return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.name.endswith((".yaml", ".yml")))
 
 
+def check_shipped_recipes(family: str) -> None:
+    """Refuse, with the reason, a family whose recipes cannot be trained: a recipes package
+    that does not import, a default recipe it does not ship, a recipe that does not validate."""
+    spec = families.get(family).spec
+    names = recipe_names(spec)
+    if names and spec.default_recipe not in names:
+        raise IncompatiblePluginError(
+            f"default recipe '{spec.default_recipe}' is not among its recipes ({', '.join(names)})"
+        )
+    for name in names:
+        try:
+            load_recipe(family, name)
+        except ZooError as err:
+            raise IncompatiblePluginError(f"recipe '{name}' does not validate: {err}") from None
+
+
 def load_recipe(
-    family: str, recipe: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()
+    family: str, recipe: str | os.PathLike | Recipe | None = None, overrides: str | Sequence[str] = ()
 ) -> Recipe:
-    """The validated recipe `recipe` (a name the family ships, or a YAML path) with
-    `key=value` overrides applied; the family's default recipe when `recipe` is None."""
+    """The validated recipe `recipe` (a name the family ships, a YAML path or a Recipe) with
+    `key=value` overrides (one, or a list) applied; the family's default recipe when `recipe` is None."""
     entry = families.get(family)
-    data = _read_recipe(entry.spec, recipe)
+    data = to_dict(recipe) if isinstance(recipe, Recipe) else _read_recipe(entry.spec, recipe)
     data.setdefault("family", entry.name)
     if data["family"] != entry.name and data["family"] != entry.qualified_name:
         raise InvalidInputError(f"recipe is for family '{data['family']}', not '{family}'")
     # A family whose short name another package owns is trained under `package:name`.
     data["family"] = entry.name if entry.status == "ok" else entry.qualified_name
-    for item in overrides:
+    for item in [overrides] if isinstance(overrides, str) else overrides:
         apply_override(data, item)
     return validate_recipe(data)
 

@@ -35,7 +35,7 @@ from zoo.errors import ZooError
 from zoo.factory import family_class
 from zoo.family import CAPABILITIES, Batch, Family, FamilyConfig, LossOutput, Objective
 from zoo.progress import Reporter
-from zoo.recipes import Recipe, load_recipe, recipe_names
+from zoo.recipes import Recipe, check_shipped_recipes, load_recipe, recipe_names
 from zoo.registry import families
 from zoo.trainer import evaluate, train
 
@@ -108,6 +108,13 @@ def check_family(
     unknown = [c for c in selected if c not in CHECKS]
     if unknown:
         raise ValueError(f"unknown checks {unknown}; the checks are {', '.join(CHECKS)}")
+    if overrides:
+        fields = _attempt(
+            name, "declaration", lambda: [f.name for f in dataclasses.fields(family_class(name).config_class)]
+        )
+        misnamed = sorted(set(overrides) - set(fields))
+        if misnamed:  # the caller's mistake, not the family's
+            raise ValueError(f"overrides {misnamed} name no field of the config; its fields: {', '.join(fields)}")
     with tempfile.TemporaryDirectory(prefix="zoo-check-") as workdir, _one_thread():
         subject = _attempt(name, "declaration", lambda: _subject(name, overrides, data, epochs, device, seed, workdir))
         for check in selected:
@@ -117,13 +124,19 @@ def check_family(
     return subject.report
 
 
+class _Failed(AssertionError):
+    """A failure already put down to its check."""
+
+
 def _attempt(name: str, check: str, action: Callable[[], Any]) -> Any:
     try:
         return action()
+    except _Failed:
+        raise
     except AssertionError as err:
-        raise AssertionError(f"family '{name}' fails the '{check}' check: {err}") from None
+        raise _Failed(f"family '{name}' fails the '{check}' check: {err}") from None
     except Exception as err:
-        raise AssertionError(f"family '{name}' fails the '{check}' check: {type(err).__name__}: {err}") from err
+        raise _Failed(f"family '{name}' fails the '{check}' check: {type(err).__name__}: {err}") from err
 
 
 # ------------------------------------------------------------------------- set-up
@@ -134,7 +147,7 @@ def _subject(
     splits = load_dataset(data)
     sizes = _recipe_sizes(name, cls, splits) if overrides is None else {}
     recipe_name = min(sizes, key=sizes.get) if sizes else None
-    recipe = load_recipe(name, recipe_name)
+    recipe = _attempt(name, "recipes", lambda: load_recipe(name, recipe_name))
     config = cls.build_config(_shaped(cls, {**recipe.model, **(overrides or {})}, splits))
     test = splits.test.head(16)
     batch = Batch(test.x.to(device), None if test.y is None else test.y.to(device))
@@ -207,17 +220,13 @@ def _check_declaration(s: _Subject) -> None:
 
 
 def _check_recipes(s: _Subject) -> None:
-    spec = families.get(s.name).spec
-    names = recipe_names(spec)
-    if not names:
-        s.report.notes.append("ships no recipes: `zoo train` uses the config defaults")
-        return
-    assert spec.default_recipe in names, f"default recipe '{spec.default_recipe}' is not among {names}"
-    for recipe in names:
-        try:
-            load_recipe(s.name, recipe)
-        except Exception as err:
-            raise AssertionError(f"recipe '{recipe}' does not validate: {err}") from None
+    try:
+        if not recipe_names(families.get(s.name).spec):
+            s.report.notes.append("ships no recipes: `zoo train` uses the config defaults")
+            return
+        check_shipped_recipes(s.name)
+    except ZooError as err:
+        raise AssertionError(str(err)) from None
 
 
 def _check_config_round_trip(s: _Subject) -> None:

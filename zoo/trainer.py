@@ -20,6 +20,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,25 +61,31 @@ class Run:
 
 def train(
     family: str | None = None,
-    recipe: str | None = None,
+    recipe: str | os.PathLike | Recipe | None = None,
     *,
     data: str | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: str | Sequence[str] = (),
     out: str = "runs",
     device: str = "auto",
     resume: str | Path | None = None,
     stage: str | None = None,
     reporter: Reporter | None = None,
 ) -> Run:
-    """Train `family` with `recipe` (its default if None), or continue the run `resume`.
+    """Train `family` with `recipe` (a name the family ships, a YAML path or a Recipe; the
+    family's default if None, the Recipe's family if `family` is None), or continue the run
+    `resume`. `overrides` are `key=value` items, or one.
 
     `data`, `epochs`, `batch_size` and `seed` are shorthands for the overrides
     `data=…`, `train.epochs=…`, `train.batch_size=…`, `seed=…`. With `stage`, the run
     `resume` trains that stage (and the ones after it) again from its current weights, with
     fresh optimisers; `epochs` and overrides of `stages.<stage>.…` then apply to that stage."""
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if family is None and isinstance(recipe, Recipe):
+        family = recipe.family
     shorthand = {"data": data, "train.epochs": epochs, "train.batch_size": batch_size, "seed": seed}
     if stage is not None:
         if resume is None or family is not None or recipe is not None:

@@ -16,7 +16,6 @@ def list_command(pattern: str, as_json: bool) -> None:
 
     PATTERN filters names shell-style, e.g. `zoo list 'v*'`."""
     from zoo.catalogue import load_catalogue
-    from zoo.recipes import recipe_names
     from zoo.registry import datasets, families
 
     def match(name: str) -> bool:
@@ -31,7 +30,7 @@ def list_command(pattern: str, as_json: bool) -> None:
             "first_party": e.first_party,
             "status": e.status,
             "error": e.error,
-            "recipes": recipe_names(e.spec) if e.spec else [],
+            "recipes": _recipes(e.spec),
             "default_recipe": e.spec.default_recipe if e.spec else None,
         }
         for e in families.entries()
@@ -56,6 +55,18 @@ def list_command(pattern: str, as_json: bool) -> None:
         click.echo(json.dumps({"families": fams, "datasets": sets, "models": models}, indent=2))
         return
     _render(fams, sets, models)
+
+
+def _recipes(spec: object) -> list[str]:
+    """The recipes a family ships; none for a spec that failed to load or whose recipes
+    package does not import (`zoo plugin check` says why)."""
+    from zoo.errors import ZooError
+    from zoo.recipes import recipe_names
+
+    try:
+        return recipe_names(spec) if spec else []
+    except ZooError:
+        return []
 
 
 def _render(fams: list[dict], sets: list[dict], models: list[dict]) -> None:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from zoo.datasets.builtin import stratified_split
-from zoo.datasets.splits import load_dataset
+from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.errors import InvalidInputError, NotFoundError
 
 
@@ -81,3 +81,25 @@ def test_non_finite_values_in_either_split_are_counted_and_refused(poisoned, spl
 def test_finite_data_and_an_empty_split_pass_the_check(poisoned):
     data = load_dataset("poisoned-digits?values=0.5&empty_test=true")
     assert len(data.test) == 0 and torch.isfinite(data.train.x).all()
+
+
+def test_a_dataset_whose_loader_breaks_its_declared_shape_is_refused_by_name():
+    """Not a family's 'an input of size 5 is too small for 3 stride-2 levels' later on."""
+    from zoo.errors import IncompatiblePluginError
+    from zoo.plugin import DatasetSpec
+    from zoo.registry import datasets
+
+    def narrow_digits() -> Splits:
+        splits = load_dataset("digits")
+        return Splits("narrow", TensorData(splits.train.x[..., :5]), TensorData(splits.test.x[..., :5]))
+
+    datasets.register(DatasetSpec("narrow-digits", loader=narrow_digits, shape=(1, 8, 8)))
+    try:
+        with pytest.raises(IncompatiblePluginError) as err:
+            load_dataset("narrow-digits")
+        assert (
+            str(err.value)
+            == "dataset 'narrow-digits' declares examples of shape [1, 8, 8], but its loader gave [1, 8, 5]"
+        )
+    finally:
+        datasets.unregister("narrow-digits")

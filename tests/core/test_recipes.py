@@ -128,3 +128,12 @@ def test_a_relative_file_reference_is_stored_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_recipe("vae", None, ["data=folder:images?size=8"]).data == f"folder:{tmp_path / 'images'}?size=8"
     assert load_recipe("vae", None, ["data=digits"]).data == "digits"
+
+
+def test_a_recipe_object_and_a_single_override_are_taken_as_they_are():
+    """Not iterated letter by letter ('override 'm' must look like key=value')."""
+    base = load_recipe("vae", "mnist", "model.beta=4")
+    assert base.model["beta"] == 4
+    again = load_recipe("vae", base, ["train.epochs=3"])
+    assert again.model["beta"] == 4 and again.train.epochs == 3 and again.data == base.data
+    assert load_recipe("vae", base) == base

@@ -6,7 +6,7 @@ import torch
 
 import zoo
 from tests.conftest import assert_one_line_error, make_plugin_env, run_zoo
-from zoo.errors import IncompatiblePluginError, NotFoundError
+from zoo.errors import IncompatiblePluginError, InvalidInputError, NotFoundError
 from zoo.plugin import FamilySpec
 from zoo.registry import FIRST_PARTY, families
 
@@ -47,6 +47,15 @@ def test_in_process_registration_creates_models(registered):
 def test_unknown_family_gets_did_you_mean():
     with pytest.raises(NotFoundError, match="no family named 'vea'; did you mean 'vae'"):
         zoo.create("vea")
+
+
+def test_keywords_over_a_config_object_are_checked_like_plain_data():
+    config = zoo.create("vae", latent_dim=3).config
+    assert zoo.create("vae", config, latent_dim=5).config.latent_dim == 5
+    with pytest.raises(InvalidInputError, match="unknown key 'model.latnt_dim'; did you mean 'latent_dim'"):
+        zoo.create("vae", config, latnt_dim=4)  # was a bare TypeError from dataclasses.replace
+    with pytest.raises(InvalidInputError, match="model.latent_dim must be ≥ 1"):
+        zoo.create("vae", config, latent_dim=0)
 
 
 def test_incompatible_api_version_is_listed_and_refused():
@@ -205,3 +214,103 @@ def test_broken_incompatible_and_duplicate_plugins_are_reported_while_vae_works(
 
     disabled = run_zoo("list", "--json", env={**env, "ZOO_DISABLE_PLUGINS": "1"})
     assert {f["package"] for f in json.loads(disabled.stdout)["families"]} == {"zoo"}
+
+
+def test_a_model_loads_into_the_family_of_the_package_that_saved_it(tmp_path):
+    """A model of zoo's vae never loads into another package's 'vae', and one saved while
+    another package held the short name (config.json: 'zoo:vae') loads too."""
+    from zoo_vae.model import VAE
+
+    class OtherVAE(VAE):
+        pass
+
+    model = zoo.create("vae", input_shape=(1, 8, 8), latent_dim=3, channels=(4,), hidden_dim=8)
+    first = zoo.save(model, tmp_path / "first")
+    families.register(FamilySpec(name="vae", model=OtherVAE), package="zoo-other")
+    try:
+        assert families.get("vae").package == "zoo-other"
+        assert type(zoo.load(first)) is VAE
+        qualified = zoo.save(model, tmp_path / "qualified")
+        meta = json.loads((qualified / "config.json").read_text())
+        assert (meta["family"], meta["package"]) == ("zoo:vae", "zoo")
+        assert type(zoo.load(qualified)) is VAE
+        meta["package"] = "zoo-gone"
+        (qualified / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(NotFoundError) as err:
+            zoo.load(qualified)
+        assert str(err.value) == (
+            "no family named 'zoo:vae' (this model needs it: it is zoo-gone's 'vae', not the one from "
+            "zoo, zoo-other: pip install zoo-gone)"
+        )
+    finally:
+        families.unregister("vae")
+    assert families.get("vae").package == FIRST_PARTY
+
+
+RECIPE_PLUGIN = """
+from zoo.plugin import FamilySpec
+family = FamilySpec(name="{name}", model="{module}_model:Model", recipes="{recipes}")
+"""
+
+RECIPE_PLUGIN_MODEL = """
+from zoo_vae.model import VAE
+class Model(VAE):
+    name = "{name}"
+"""
+
+
+def test_plugin_check_and_train_refuse_recipes_that_cannot_be_trained(tmp_path):
+    """A mistyped recipes package used to read as 'ships no recipes': `zoo train` trained on
+    the config defaults and `zoo plugin check` said ok."""
+    paths = []
+    cases = {
+        "typo-vae": "zoo_typo_vae_recipez",  # no such package
+        "badrecipe-vae": "zoo_badrecipe_vae_recipes",  # ships mnist.yaml with a typo in it
+        "nodefault-vae": "zoo_nodefault_vae_recipes",  # ships only small.yaml; the default is mnist
+    }
+    for name, recipes in cases.items():
+        package, module = f"zoo-{name}", f"zoo_{name.replace('-', '_')}"
+        env = make_plugin_env(
+            tmp_path / name,
+            package,
+            RECIPE_PLUGIN.format(name=name, module=module, recipes=recipes),
+            f"[zoo.families]\n{name} = {module}:family\n",
+            extra_modules={f"{module}_model": RECIPE_PLUGIN_MODEL.format(name=name)},
+        )
+        paths.append(env["PYTHONPATH"].split(os.pathsep)[0])
+    shipped = {
+        "zoo_badrecipe_vae_recipes": ("mnist.yaml", "trian: {epochs: 1}\n"),
+        "zoo_nodefault_vae_recipes": ("small.yaml", "train: {epochs: 1}\n"),
+    }
+    for recipes, (file, text) in shipped.items():
+        folder = tmp_path / "recipes" / recipes
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        (folder / file).write_text(text)
+    paths.append(str(tmp_path / "recipes"))
+    env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+    check = run_zoo("plugin", "check", "--json", env=env)
+    assert check.returncode == 1, check.stderr
+    statuses = {s["name"]: (s["status"], s["error"]) for s in json.loads(check.stdout) if s["kind"] == "family"}
+    assert statuses["typo-vae"] == (
+        "broken",
+        "family 'typo-vae' declares its recipes in 'zoo_typo_vae_recipez', which does not import: "
+        "ModuleNotFoundError: No module named 'zoo_typo_vae_recipez'",
+    )
+    assert statuses["badrecipe-vae"] == (
+        "broken",
+        "recipe 'mnist' does not validate: unknown key 'trian'; did you mean 'train'?",
+    )
+    assert statuses["nodefault-vae"] == (
+        "broken",
+        "default recipe 'mnist' is not among its recipes (small)",
+    )
+    assert statuses["vae"] == ("ok", "")
+
+    train = run_zoo("train", "typo-vae", "-e", "1", "--out", str(tmp_path / "runs"), env=env)
+    assert train.returncode == 2
+    assert_one_line_error(train.stderr, "zoo_typo_vae_recipez", "does not import")
+    assert not (tmp_path / "runs").exists()
+    listed = run_zoo("list", "--json", env=env)
+    assert listed.returncode == 0 and "typo-vae" in listed.stdout

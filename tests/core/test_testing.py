@@ -259,6 +259,8 @@ def test_caller_overrides_and_data_shape_the_model_and_a_subset_of_checks_runs(r
     assert report.config["latent_dim"] == 2 and report.config["input_shape"] == [1, 28, 28]
     with pytest.raises(ValueError, match="unknown checks"):
         check_family("kit-ae", checks=["speed"])
+    with pytest.raises(ValueError, match=r"overrides \['latnt_dim'\] name no field of the config; its fields: "):
+        check_family("kit-ae", {"latnt_dim": 2})  # the caller's typo, not a failure of the family
 
 
 def test_unknown_family_fails_the_declaration_check():
@@ -285,5 +287,10 @@ def test_a_recipe_that_does_not_validate_fails_the_recipes_check(tmp_path, monke
         assert report.config["latent_dim"] == 2  # the recipe that builds; the broken one is left to 'recipes'
         with pytest.raises(AssertionError, match="'recipes' check: recipe 'bad' does not validate: unknown key"):
             check_family("kit-recipes")
+        (package / "good.yaml").write_text("data: digits\nmodel: {latent_dm: 2}\n")  # now the default breaks
+        with pytest.raises(
+            AssertionError, match="fails the 'recipes' check: InvalidInputError: unknown key 'model.latent_dm'"
+        ):
+            check_family("kit-recipes", {"latent_dim": 2})
     finally:
         families.unregister("kit-recipes")

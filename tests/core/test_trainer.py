@@ -370,3 +370,13 @@ def test_an_empty_recipe_file_is_refused(tmp_path):
     (tmp_path / "empty.yaml").write_text("# nothing here\n")
     with pytest.raises(InvalidInputError, match="is empty: a recipe is a YAML mapping"):
         zoo.train("vae", recipe=str(tmp_path / "empty.yaml"), out=str(tmp_path / "runs"))
+
+
+def test_train_takes_a_recipe_object_and_trains_the_same_run_as_its_overrides(tmp_path, tiny_run):
+    recipe = zoo.load_recipe("vae", None, TINY)
+    run = zoo.train(recipe=recipe, out=str(tmp_path / "runs"))
+    assert run.path.name.startswith("vae-digits")
+    assert torch.equal(run.model.encoder.head.weight, tiny_run.model.encoder.head.weight)
+    assert run.metrics["nelbo"] == tiny_run.metrics["nelbo"]
+    report = zoo.evaluate(run.model, zoo.load_dataset("digits"), "recon")  # one group, not letters
+    assert report.groups == ["recon"] and report.metrics["mse"] > 0

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.datasets.reference import resolve_loader
-from zoo.errors import InvalidInputError
+from zoo.datasets.reference import parse_data_ref, resolve_loader
+from zoo.errors import IncompatiblePluginError, InvalidInputError
 from zoo.family import Batch
+from zoo.registry import datasets
 
 
 @dataclass
@@ -96,6 +97,13 @@ def load_dataset(name: str, **options: Any) -> Splits:
     splits = loader(**options)
     if not isinstance(splits, Splits):
         raise InvalidInputError(f"dataset '{name}' loader returned {type(splits).__name__}, not Splits")
+    ref = parse_data_ref(name)
+    declared = tuple(datasets.get(ref.name).spec.shape) if ref.scheme is None else ()
+    if declared and splits.shape != declared:  # else a family fails on it far from the cause
+        raise IncompatiblePluginError(
+            f"dataset '{ref.name}' declares examples of shape {list(declared)}, "
+            f"but its loader gave {list(splits.shape)}"
+        )
     for split, part in (("train", splits.train), ("test", splits.test)):
         bad = 0 if _all_finite(part.x) else int((~torch.isfinite(part.x)).sum())
         if bad:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,12 +94,15 @@ def read_eval(folder: str | os.PathLike) -> dict[str, Any] | None:
 def evaluate(
     model: Family,
     splits: Splits,
-    groups: list[str] | None = None,
+    groups: str | Sequence[str] | None = None,
     settings: EvalSettings = EvalSettings(),
     reference: str = "",
 ) -> EvalReport:
-    """Run `groups` (default: every group that applies) on `splits.test`; `reference` names
-    the model in the report. A requested group that does not apply is an InvalidInputError."""
+    """Run `groups` (one, a list, or by default every group that applies) on `splits.test`;
+    `reference` names the model in the report. A requested group that does not apply is an
+    InvalidInputError."""
+    if isinstance(groups, str):
+        groups = [groups]
     if tuple(splits.shape) != tuple(model.config.input_shape):
         raise InvalidInputError(
             f"data '{splits.name}' has shape {list(splits.shape)} but the model takes {list(model.config.input_shape)}"
