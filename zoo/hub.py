@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 #: What `zoo pull` fetches from a repo: the model folder and nothing else.
 PULL_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, RECIPE_FILE, EVAL_FILE, f"{SAMPLES_DIR}/*.png"]
 SAMPLE_GRID = "samples.png"
+#: What a push removes from the repo when it does not carry it again: an eval.json, recipe or
+#: sample grid of earlier weights must not stay beside these. Other files (a licence) stay.
+REPLACED_ON_PUSH = [RECIPE_FILE, EVAL_FILE, f"{SAMPLES_DIR}/*"]
+#: What a card may show and a push publish beside it.
+CARD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,10 @@ def push(
 ) -> Pushed:
     """Publish the model folder (or run folder) `source` to the Hub repo `repo_id`, creating
     the repo (and `branch`) if needed. The folder is checked by loading it first and is never
-    modified: the card with this repo's usage snippet is written to a staging folder."""
-    from huggingface_hub import HfApi
+    modified: the card with this repo's usage snippet is written to a staging folder. With
+    `private`, an existing repo must be private already: a push never publishes what was
+    meant to stay private."""
+    from huggingface_hub import HfApi, constants
 
     from zoo.modelfile import load
 
@@ -201,6 +208,8 @@ def push(
     folder = Path(source).expanduser()
     if not folder.is_dir():
         raise NotFoundError(f"no model folder at '{source}' (push takes a run folder or a model folder)")
+    if constants.HF_HUB_OFFLINE:
+        raise HubError(f"HF_HUB_OFFLINE is set: pushing to {repo_id} needs the Hub; unset it to push")
     model = load(folder)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as staging:
         files = _stage(folder, Path(staging), model, repo_id)
@@ -208,12 +217,18 @@ def push(
         what = f"{repo_id}@{branch or 'main'}"
         with _transfer(what, repo_id, branch, "upload"):
             api.create_repo(repo_id, private=private, exist_ok=True)
+            if private and not api.repo_info(repo_id).private:
+                raise HubError(
+                    f"{repo_id} exists and is public: --private does not change that; make it private on the "
+                    "Hub first, or push without --private"
+                )
             if branch is not None:
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=staging,
                 revision=branch,
+                delete_patterns=REPLACED_ON_PUSH,
                 commit_message=message or f"Upload {model.name} model with zoo {__version__}",
             )
     return Pushed(repo_id, branch or "main", info.oid, info.commit_url, files)
@@ -241,8 +256,12 @@ def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[st
         card = with_metrics(card, model.name, str(evaluation.get("data")), evaluation["metrics"])
         names.append(EVAL_FILE)
     for image in card_images(card):
-        if Path(image).is_absolute() or ".." in Path(image).parts or not (folder / image).is_file():
+        resolved = (folder / image).resolve()  # a link may point out of the folder
+        if not resolved.is_file() or not resolved.is_relative_to(folder.resolve()) or Path(image).is_absolute():
             raise InvalidInputError(f"{card_path} shows '{image}', which is not a file inside {folder}")
+        if Path(image).suffix.lower() not in CARD_IMAGE_SUFFIXES:
+            kinds = ", ".join(CARD_IMAGE_SUFFIXES)
+            raise InvalidInputError(f"{card_path} shows '{image}' as an image; a push publishes only {kinds} images")
         names.append(image)
     for name in names:
         (staging / name).parent.mkdir(parents=True, exist_ok=True)

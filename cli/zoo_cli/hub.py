@@ -12,14 +12,16 @@ revision_option = click.option(
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.argument("repo_id")
-@click.option("--private", is_flag=True, help="Create the repo as private (an existing repo keeps its visibility).")
+@click.option("--private", is_flag=True, help="Create the repo as private; an existing repo must be private already.")
 @click.option("--branch", help="Push to this branch (created from main if missing). Default: main.")
 @click.option("--message", "-m", help="Commit message.")
 def push(folder: str, repo_id: str, private: bool, branch: str | None, message: str | None) -> None:
     """Publish FOLDER (a run folder or model folder) to the Hub repo REPO_ID (user/name).
 
-    Uploads config.json, model.safetensors, recipe.yaml, the model card (README.md, with a
-    usage snippet for REPO_ID) and the sample grid it shows; never checkpoints or logs.
+    Uploads config.json, model.safetensors, recipe.yaml, eval.json, the model card (README.md,
+    with a usage snippet for REPO_ID) and the sample grid it shows; never checkpoints or logs.
+    What an earlier push left that this one does not carry (recipe, eval.json, samples) is
+    removed.
     The token comes from HF_TOKEN or `hf auth login`; HF_ENDPOINT picks another Hub."""
     from zoo.hub import push as push_folder
 

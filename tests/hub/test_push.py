@@ -235,3 +235,61 @@ def test_push_refuses_a_folder_that_does_not_load(hub, tiny_run, tmp_path):
     result = zoo_cli("push", str(run), "alice/junk")
     assert result.exit_code == 2 and "not a readable safetensors file" in result.stderr
     assert len(hub.requests) == count and "alice/junk" not in hub.repos
+
+
+def test_a_push_replaces_what_an_earlier_push_published_and_keeps_other_files(hub, tiny_run, tmp_path):
+    """An eval.json, recipe or sample grid of earlier weights must not stay beside new ones."""
+    run = shutil.copytree(tiny_run.path, tmp_path / "run")
+    from zoo.evaluation.report import FORMAT
+
+    (run / "eval.json").write_text(json.dumps({"format": FORMAT, "data": "digits", "metrics": {"mse": 0.5}}))
+    assert zoo_cli("push", str(run), "alice/replaced").exit_code == 0
+    repo = hub.repos["alice/replaced"]
+    first = repo.commits[repo.branches["main"]]
+    assert {"eval.json", "recipe.yaml", "samples/epoch-002.png"} <= set(first) and "mse" in first["README.md"].decode()
+    hub.add_commit("alice/replaced", "main", {"LICENSE": b"MIT\n"})
+    model = zoo.create("vae", input_shape=(1, 8, 8), latent_dim=3, channels=[4], hidden_dim=0)
+    pushed = model.push_to_hub("alice/replaced")
+    tree = repo.commits[repo.branches["main"]]
+    assert set(tree) - {".gitattributes"} == {*pushed.files, "LICENSE"}
+    assert set(pushed.files) == {"config.json", "model.safetensors", "README.md", "samples/samples.png"}
+    assert "mse" not in tree["README.md"].decode()  # the card speaks of the new weights only
+
+
+def test_private_refuses_an_existing_public_repo_before_uploading(hub, tiny_run, pushed):
+    repo = hub.repos["alice/tiny-vae"]
+    commit = repo.branches["main"]
+    result = zoo_cli("push", str(tiny_run.path), "alice/tiny-vae", "--private")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "alice/tiny-vae exists and is public", "--private")
+    assert repo.branches["main"] == commit and not repo.private
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("link out", ["samples/epoch-002.png", "not a file inside"]),
+        ("checkpoint", ["checkpoint.safetensors", "publishes only .png"]),
+    ],
+)
+def test_a_card_may_show_only_image_files_inside_the_folder(hub, tiny_run, tmp_path, change, words):
+    run = shutil.copytree(tiny_run.path, tmp_path / "run")
+    if change == "link out":
+        (tmp_path / "secret.png").write_bytes(b"not for the Hub")
+        (run / "samples" / "epoch-002.png").unlink()
+        (run / "samples" / "epoch-002.png").symlink_to(tmp_path / "secret.png")
+    else:
+        card = (run / "README.md").read_text()
+        (run / "README.md").write_text(card.replace("samples/epoch-002.png", "checkpoint.safetensors"))
+    count = len(hub.requests)
+    result = zoo_cli("push", str(run), "alice/leak")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, *words)
+    assert len(hub.requests) == count and "alice/leak" not in hub.repos
+
+
+def test_push_while_offline_says_so(hub, tiny_run):
+    result = run_zoo("push", str(tiny_run.path), "alice/offline", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "HF_HUB_OFFLINE is set", "pushing to alice/offline")
+    assert "alice/offline" not in hub.repos
