@@ -212,7 +212,7 @@ def push(
         raise HubError(f"HF_HUB_OFFLINE is set: pushing to {repo_id} needs the Hub; unset it to push")
     model = load(folder)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as staging:
-        files = _stage(folder, Path(staging), model, repo_id)
+        files = _stage(folder, Path(staging), model, repo_id if branch is None else f"{repo_id}@{branch}")
         api = HfApi(library_name="zoo", library_version=__version__, token=token)
         what = f"{repo_id}@{branch or 'main'}"
         with _transfer(what, repo_id, branch, "upload"):
@@ -241,15 +241,15 @@ def push_to_hub(model: Family, repo_id: str, **options: Any) -> Pushed:
         return push(folder, repo_id, **options)
 
 
-def _stage(folder: Path, staging: Path, model: Family, repo_id: str) -> tuple[str, ...]:
+def _stage(folder: Path, staging: Path, model: Family, reference: str) -> tuple[str, ...]:
     """Copy what is published into `staging`: the model files, the recipe, eval.json, the card
-    (with usage for `repo_id`, eval.json's metrics merged in; written if the folder has none)
-    and every image the card shows."""
+    (with usage for `reference`, the repo id with @branch when not main; eval.json's metrics
+    merged in; written if the folder has none) and every image the card shows."""
     card_path = folder / CARD_FILE
     if card_path.is_file():
-        card = with_usage(_read_card(card_path), repo_id, output_suffix(model.config.input_shape))
+        card = with_usage(_read_card(card_path), reference, output_suffix(model.config.input_shape))
     else:
-        card = model_card(model, None, {}, repo_id=repo_id)
+        card = model_card(model, None, {}, repo_id=reference)
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])
     evaluation = read_eval(folder)
     if evaluation is not None:

@@ -96,6 +96,8 @@ def test_push_to_a_branch_of_a_private_repo_and_load_that_revision(hub, tiny_run
     repo = hub.repos["alice/private-vae"]
     assert repo.private and set(repo.branches) == {"main", "dev"}
     assert "model.safetensors" not in repo.commits[repo.branches["main"]]
+    card = repo.commits[repo.branches["dev"]]["README.md"].decode()  # the usage names the branch
+    assert 'zoo.load("alice/private-vae@dev")' in card and "zoo pull alice/private-vae@dev" in card
     assert zoo.load("alice/private-vae", revision="dev").name == "vae"
     result = zoo_cli("reconstruct", "alice/private-vae@dev", "-n", "4", "-o", str(tmp_path / "r.png"))
     assert result.exit_code == 0 and (tmp_path / "r.png").is_file()  # data (digits) taken from config.json
