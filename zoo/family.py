@@ -159,7 +159,9 @@ class Family(nn.Module):
 
     # training -----------------------------------------------------------------------
     def loss(self, batch: Batch) -> LossOutput:
-        raise NotImplementedError(f"{type(self).__name__} defines no loss")
+        raise UnsupportedError(
+            f"family '{self.name}' ({type(self).__name__}) defines no loss(batch), so it cannot train"
+        )
 
     def objectives(self, stage: str = "main") -> list[Objective]:
         """The optimisation steps of `stage`. Default: one step on all parameters."""

@@ -61,6 +61,9 @@ class Pulled:
     sha256: str
     family: str
     catalogue_name: str = ""
+    #: Why the Hub could not be asked for the revision's newest commit, when the pull gave
+    #: the cached copy instead (huggingface_hub falls back to it without a word); else "".
+    unreachable: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,30 @@ def pull(source: str, revision: str | None = None) -> Pulled:
             "a local folder" if Path(ref.text).expanduser().exists() else "neither a Hub repo id nor an existing folder"
         )
         raise InvalidInputError(f"'{source}' is {what}; `zoo pull` takes a Hub repo id or a catalogue name")
+    unreachable = _why_unreachable(ref)
     folder, repo, digest = _fetch(ref)
     load(folder)
     family = read_metadata(folder)["family"]
-    return Pulled(folder, repo, folder.name, digest, family, ref.text if ref.kind == "catalogue" else "")
+    return Pulled(folder, repo, folder.name, digest, family, ref.text if ref.kind == "catalogue" else "", unreachable)
+
+
+def _why_unreachable(ref: ModelRef) -> str:
+    """Why the Hub does not answer for `ref` now ('' when it does, or when nothing newer than
+    the cache could come: a catalogue pin, a commit sha, HF_HUB_OFFLINE)."""
+    from huggingface_hub import HfApi, constants
+
+    if ref.kind == "catalogue" or constants.HF_HUB_OFFLINE or _is_commit_sha(ref.revision):
+        return ""
+    try:
+        with retry_warnings_silenced(), _bounded_timeouts():
+            HfApi(library_name="zoo", library_version=__version__).repo_info(ref.repo, revision=ref.revision)
+    except Exception as err:  # whatever it is, the download that follows says it again or uses the cache
+        return f"{type(err).__name__}: {_first_line(err)}"
+    return ""
+
+
+def _is_commit_sha(revision: str | None) -> bool:
+    return revision is not None and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 def catalogue_entry(name: str) -> CatalogueModel:

@@ -1,6 +1,7 @@
 """`zoo plugin check`: import every plugin fully (a family's model class and recipes, a
-dataset's loader) and say which ones work. `zoo list` reads only the specs; problems that show up only when the
-model module is imported (a failing import, a class written for another plugin API) show here."""
+dataset's loader) and say which ones work. `zoo list` reads only the specs; problems that
+show up only when the model module or the recipes are read (a failing import, a class
+written for another plugin API, a recipe that does not validate) show here."""
 
 from __future__ import annotations
 

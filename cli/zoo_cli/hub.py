@@ -42,6 +42,13 @@ def pull(model: str, revision: str | None) -> None:
     from zoo.hub import pull as pull_model
 
     pulled = pull_model(model, revision=revision)
+    if pulled.unreachable:
+        click.secho(
+            f"note: the Hub did not answer ({pulled.unreachable}); this is the copy in the cache, "
+            "which may be older than the repo",
+            err=True,
+            fg="yellow",
+        )
     checked = "sha256 matches the catalogue" if pulled.catalogue_name else f"sha256 {pulled.sha256[:16]}…"
     click.echo(f"pulled {pulled.family} model {pulled.repo}@{pulled.commit[:12]}: loads, {checked}")
     click.echo(str(pulled.path))

@@ -116,3 +116,14 @@ def test_sample_of_an_unconditional_family_refuses_keywords_it_does_not_take(vae
         vae.sample(2, label=3)
     one, again = (vae.sample(2, generator=torch.Generator().manual_seed(0)) for _ in range(2))
     assert torch.equal(one, again)
+
+
+def test_a_family_without_a_loss_says_so_in_one_line():
+    class Lossless(zoo.Family):
+        name = "lossless"
+
+    model = Lossless(zoo.FamilyConfig(input_shape=SHAPE))
+    with pytest.raises(
+        UnsupportedError, match=r"^family 'lossless' \(Lossless\) defines no loss\(batch\), so it cannot train$"
+    ):
+        model.loss(zoo.Batch(torch.rand(2, *SHAPE)))

@@ -295,3 +295,17 @@ def test_push_while_offline_says_so(hub, tiny_run):
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "HF_HUB_OFFLINE is set", "pushing to alice/offline")
     assert "alice/offline" not in hub.repos
+
+
+def test_a_pull_that_falls_back_on_the_cache_says_so(hub, pushed):
+    """huggingface_hub hands back the cached copy of a branch when the Hub does not answer,
+    without a word; the copy may be older than the repo."""
+    first = zoo_cli("pull", "alice/tiny-vae")
+    assert first.exit_code == 0 and "note:" not in first.stderr
+    nowhere = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    again = run_zoo("pull", "alice/tiny-vae", env=nowhere)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]  # the same snapshot folder
+    assert again.stderr.startswith("note: the Hub did not answer (") and "the copy in the cache" in again.stderr
+    pinned = run_zoo("pull", f"alice/tiny-vae@{hub.repos['alice/tiny-vae'].branches['main']}", env=nowhere)
+    assert pinned.returncode == 0 and pinned.stderr == ""  # a commit never changes: nothing to say
