@@ -71,6 +71,7 @@ def _recipes(spec: object) -> list[str]:
 
 def _render(fams: list[dict], sets: list[dict], models: list[dict]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -80,17 +81,18 @@ def _render(fams: list[dict], sets: list[dict], models: list[dict]) -> None:
     for f in fams:
         recipes = ", ".join(f"[bold]{r}[/]" if r == f["default_recipe"] else r for r in f["recipes"])
         origin = f"{f['package']} {f['version']}" + ("" if f["first_party"] else " [magenta](third-party)[/]")
-        status = "[green]ok[/]" if f["status"] == "ok" else f"[red]{f['status']}[/]: {f['error']}"
-        table.add_row(f["name"], recipes, origin, status, f["summary"])
+        status = "[green]ok[/]" if f["status"] == "ok" else f"[red]{f['status']}[/]: {escape(f['error'])}"
+        table.add_row(f["name"], recipes, origin, status, escape(f["summary"]))
     console.print(table)
     table = Table(title="Datasets", title_justify="left")
     for column in ("name", "shape", "classes", "size", "summary"):
         table.add_column(column, overflow="fold")
     for d in sets:
         if d["status"] != "ok":
-            table.add_row(d["name"], "", "", "", f"[red]{d['status']}[/]: {d['error']}")
+            table.add_row(d["name"], "", "", "", f"[red]{d['status']}[/]: {escape(d['error'])}")
         else:
-            table.add_row(d["name"], "×".join(map(str, d["shape"])), str(d["classes"] or ""), d["size"], d["summary"])
+            shape = "×".join(map(str, d["shape"]))
+            table.add_row(d["name"], shape, str(d["classes"] or ""), escape(d["size"]), escape(d["summary"]))
     console.print(table)
     if models:
         table = Table(title="Published models", title_justify="left")
@@ -145,7 +147,7 @@ def info(family: str, as_json: bool) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{data['name']}[/] — {data['summary']}  [dim]({entry.package} {entry.version})[/]")
+    console.print(f"[bold]{data['name']}[/] — {escape(data['summary'])}  [dim]({entry.package} {entry.version})[/]")
     if data["description"]:
         console.print(escape(data["description"]))
     console.print(

@@ -93,6 +93,7 @@ def _target(output: str | None, model: str, revision: str | None):
 
 def _print_table(report) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{report.family} on {report.data} ({report.split}, {report.examples} images)")
@@ -103,7 +104,7 @@ def _print_table(report) -> None:
     console = Console()
     console.print(table)
     for group, reason in report.skipped.items():
-        console.print(f"[dim]skipped {group}: {reason}[/]", highlight=False)
+        console.print(f"[dim]skipped {group}: {escape(reason)}[/]", highlight=False)
 
 
 def _check_fid_samples(fid_samples: int) -> None:

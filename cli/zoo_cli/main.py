@@ -69,8 +69,10 @@ def debugging(ctx: click.Context) -> bool:
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[red]error:[/] {' '.join(message.split())}", soft_wrap=True, highlight=False)
+    # escaped: a message quotes paths and values, and rich would read `photo[final].png` as markup
+    Console(stderr=True).print(f"[red]error:[/] {escape(' '.join(message.split()))}", soft_wrap=True, highlight=False)
     sys.exit(code)
 
 

@@ -151,12 +151,14 @@ def _launch(ctx: click.Context, nproc: int) -> None:
 
 def _summary(run) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     if run.interrupted:
         console.print(
-            f"[yellow]interrupted[/] at step {run.steps}; saved. Continue with: zoo train --resume {run.path}",
+            f"[yellow]interrupted[/] at step {run.steps}; saved. "
+            f"Continue with: zoo train --resume {escape(str(run.path))}",
             soft_wrap=True,
         )
         return
@@ -167,4 +169,4 @@ def _summary(run) -> None:
     for key, value in run.metrics.items():
         table.add_row(f"[bold]{key}[/]" if key == headline else key, f"{value:.4f}")
     console.print(table)
-    console.print(f"run folder: [cyan]{run.path}[/]", soft_wrap=True)
+    console.print(f"run folder: [cyan]{escape(str(run.path))}[/]", soft_wrap=True)

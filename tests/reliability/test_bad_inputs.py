@@ -292,6 +292,8 @@ CASES: list[Case] = [
     ("hub revision path traversal", argv("sample", "alice/tiny@../../refs"), ["'../../refs' is not a valid revision"]),
     # data
     ("data folder missing", argv(*TRAIN, "--data", "folder:TMP/no-images"), ["no image folder at", "no-images"]),
+    # rich read the brackets as markup: a MarkupError traceback, or text left out
+    ("data folder with brackets", argv(*TRAIN, "--data", "folder:TMP/scans[/x]"), ["no image folder at", "scans[/x]"]),
     ("data folder empty", image_folder({"notes.txt": b"no pictures"}), ["no images (.png", "images'"]),
     (
         "data image unreadable",
