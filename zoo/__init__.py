@@ -44,6 +44,7 @@ _EXPORTS = {
     "Objective": "zoo.family",
     "takes_batch": "zoo.family",
     "check_codes": "zoo.family",
+    "check_unit_interval": "zoo.family",
     "LatentFamily": "zoo.latent",
     "ConvLatentConfig": "zoo.latent",
     "GaussianLatentConfig": "zoo.latent",

@@ -24,7 +24,7 @@ from zoo.errors import InvalidInputError, UnsupportedError
 from zoo.plugin import PLUGIN_API_VERSION
 
 if TYPE_CHECKING:
-    from zoo.datasets.splits import TensorData
+    from zoo.datasets.splits import Splits, TensorData
     from zoo.likelihood import NLLEstimate
 
 CAPABILITIES = ("sample", "reconstruct", "encode", "decode", "nll")
@@ -57,6 +57,14 @@ def check_codes(z: Any, code_shape: tuple[int, ...], use: str) -> None:
     if not isinstance(z, Tensor) or not z.is_floating_point() or tuple(z.shape[1:]) != code_shape:
         got = f"{z.dtype} {list(z.shape)}" if isinstance(z, Tensor) else type(z).__name__
         raise InvalidInputError(f"{use} takes floating codes of shape (N, {expected}), got {got}")
+
+
+def check_unit_interval(data: Splits, why: str) -> None:
+    """Refuse data with values outside [0, 1] in one line, saying `why` they must be inside."""
+    ranges = [torch.aminmax(part.x) for part in (data.train, data.test) if part.x.numel()]
+    low, high = min(float(r.min) for r in ranges), max(float(r.max) for r in ranges)
+    if low < 0 or high > 1:
+        raise InvalidInputError(f"data '{data.name}' has values in {low:g} … {high:g}; {why}")
 
 
 def takes_batch(method: F) -> F:
@@ -172,6 +180,11 @@ class Family(nn.Module):
             if candidate.name == objective:
                 return candidate.loss(batch)
         raise KeyError(f"{self.name} has no objective '{objective}' in stage '{stage}'")
+
+    def check_data(self, data: Splits) -> None:
+        """Refuse, in one line, data this model cannot learn from (values outside those its
+        likelihood takes: `check_unit_interval`); the trainer calls it before the first
+        step. Default: any data."""
 
     def after_epoch(self, train: TensorData, stage: str = "main") -> None:
         """Called by the trainer in eval mode after each training epoch of `stage`, before the

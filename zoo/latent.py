@@ -6,15 +6,18 @@ names, and sample/reconstruct/encode/decode written once from the parts (`self.e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
 from zoo.config import check
-from zoo.family import Family, FamilyConfig, check_codes, takes_batch
+from zoo.family import Family, FamilyConfig, check_codes, check_unit_interval, takes_batch
 from zoo.parts import LIKELIHOODS, Decoder, GaussianEncoder, likelihood_for
+
+if TYPE_CHECKING:
+    from zoo.datasets.splits import Splits
 
 
 @dataclass
@@ -81,6 +84,14 @@ class GaussianLatentConfig(ConvLatentConfig):
 class LatentFamily(Family):
     """A family with an encoder (posterior or point code), a decoder (likelihood) and a prior.
     Codes are posterior means; outputs (images, vectors, signals) are the decoder's means."""
+
+    def check_data(self, data: Splits) -> None:
+        if likelihood_for(self.config.likelihood, self.config.input_shape) == "bernoulli":
+            check_unit_interval(
+                data,
+                "model.likelihood is bernoulli, which takes values in [0, 1]: set model.likelihood=gaussian, "
+                "or scale the data to [0, 1]",
+            )
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -264,6 +264,7 @@ class Trainer:
         config = cls.build_config(model_data)
         _seed_everything(recipe.seed)
         self.model: Family = cls(config).to(self.device)
+        self.model.check_data(self.data)
         if recipe.train.channels_last and len(self.data.shape) == 3:
             self.model = self.model.to(memory_format=torch.channels_last)
         if recipe.train.matmul_conv and not use_matmul_convolutions(self.model):

@@ -166,3 +166,48 @@ def test_breast_cancer_is_standardised_with_a_fixed_stratified_split():
     assert torch.allclose(splits.train.x.std(0), torch.ones(30), atol=1e-4)
     assert torch.bincount(splits.test.y).tolist() == [42, 71]
     assert torch.equal(zoo.load_dataset("breast-cancer").test.x, splits.test.x)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["0", "1", "", "1"], "has no label on line 4; remove those rows or label them"),
+        (["0", "NA", "1", "n/a"], "has no label on lines 3, 5;"),
+        (["0", "1", "-1", "1"], "has the label '-1'; labels are class ids 0, 1, … or names"),
+        (["0", "1", "2.5", "1"], "has the label '2.5'"),
+    ],
+)
+def test_a_csv_label_that_is_missing_or_not_an_id_is_refused(tmp_path, labels, message):
+    """A missing label used to become a class of its own ('' sorted first: every class id
+    moved up by one), and −1 turned every number into a name sorted as text ('10' < '2')."""
+    rows = [f"{i / 10},{label}" for i, label in enumerate(labels)]
+    (tmp_path / "t.csv").write_text("a,kind\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InvalidInputError) as err:
+        zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=kind")
+    assert message in str(err.value)
+
+
+def test_a_csv_saved_with_a_byte_order_mark_names_its_first_column(tmp_path):
+    (tmp_path / "t.csv").write_bytes(
+        "label,a\n".encode("utf-8-sig") + b"".join(b"%d,%d\n" % (i % 2, i) for i in range(10))
+    )
+    splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=label")
+    assert splits.num_classes == 2 and splits.shape == (1,)
+
+
+def test_npz_class_ids_past_two_to_the_31_are_refused_not_wrapped(tmp_path):
+    np.savez(tmp_path / "big.npz", x=np.ones((4, 2)), y=np.array([0, 1, 2**63, 1], dtype=np.uint64))
+    with pytest.raises(InvalidInputError, match="integer class ids 0, 1, … \\(below 2³¹\\)"):
+        zoo.load_dataset(f"npz:{tmp_path / 'big.npz'}")
+
+
+@pytest.mark.parametrize(("dtype", "white"), [(np.uint8, 255), (np.uint16, 65535)])
+def test_integer_image_arrays_are_scaled_to_the_unit_interval_as_image_files_are(tmp_path, dtype, white):
+    images = np.random.default_rng(0).integers(0, white + 1, (20, 1, 4, 4)).astype(dtype)
+    np.save(tmp_path / "x.npy", images)
+    data = zoo.load_dataset(f"npy:{tmp_path / 'x.npy'}?test_fraction=0.5")
+    both = torch.cat([data.train.x, data.test.x])
+    assert both.min() >= 0 and both.max() <= 1
+    assert torch.allclose(both.sum(), torch.tensor(images.sum() / white, dtype=torch.float32), rtol=1e-5)
+    np.save(tmp_path / "v.npy", images.reshape(20, 16))  # vectors keep their values: counts are not pixels
+    assert zoo.load_dataset(f"npy:{tmp_path / 'v.npy'}").train.x.max() > 1

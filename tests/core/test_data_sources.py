@@ -303,3 +303,80 @@ def test_canonical_file_references_are_absolute_and_load_from_any_directory(tmp_
     there = zoo.load_dataset(folder)
     assert there.shape == (1, 4, 4) and torch.equal(there.train.x, here.train.x)
     assert len(zoo.load_dataset(canonical_data_ref(f"npy:{tmp_path / 'v.npy'}")).train) == 8
+
+
+def test_deep_images_keep_their_depth(tmp_path):
+    """16-bit PNGs were clipped to 8 bits (nearly every pixel 1.0) and float images in [0, 1]
+    truncated to 0: both went through PIL's 8-bit grey conversion."""
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, (6, 8, 8), dtype=np.uint16)
+    floats = rng.random((6, 8, 8), dtype=np.float32)
+    for i in range(6):
+        (tmp_path / "png16").mkdir(exist_ok=True)
+        Image.fromarray(deep[i]).save(tmp_path / "png16" / f"{i}.png")
+        (tmp_path / "tiff").mkdir(exist_ok=True)
+        Image.fromarray(floats[i], mode="F").save(tmp_path / "tiff" / f"{i}.tif")
+    for folder, expected in (("png16", deep / 65535.0), ("tiff", floats)):
+        names, images = folder_images(str(tmp_path / folder))
+        order = [int(n.split(".")[0]) for n in names]
+        assert images.shape == (6, 1, 8, 8)
+        assert np.allclose(images[:, 0], expected[order], atol=1e-6)
+    _, colour = folder_images(str(tmp_path / "png16"), channels=3)
+    assert colour.shape == (6, 3, 8, 8) and np.array_equal(colour[:, 0], colour[:, 2])
+    Image.fromarray(np.full((8, 8), 1.5, dtype=np.float32), mode="F").save(tmp_path / "tiff" / "bright.tif")
+    with pytest.raises(InvalidInputError, match=r"bright\.tif \(F\) has pixel values in 1\.5 … 1\.5; zoo reads"):
+        folder_images(str(tmp_path / "tiff"))
+
+
+def test_a_colour_image_after_a_grey_first_one_is_refused_not_made_grey(tmp_path):
+    Image.new("L", (8, 8), 10).save(tmp_path / "a.png")
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "b.png")
+    with pytest.raises(InvalidInputError, match=r"images differ in colour \(.*a\.png is grey, .*b\.png is RGB\); pass"):
+        zoo.load_dataset(f"folder:{tmp_path}")
+    data = zoo.load_dataset(f"folder:{tmp_path}?channels=3&test_fraction=0.5")
+    assert data.shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({"a/0.png", "a/1.png", "b/2.png", "loose.png"}, "holds 1 images beside its class folders (loose.png, …)"),
+        ({"a/0.png", "a/1.png", "b/.keep"}, "class folder '*/b' has no images"),
+        (
+            {"train/a/0.png", "train/b/1.png", "test/a/2.png", "test/c/3.png"},
+            "has classes that '*/train' has not: c",
+        ),
+    ],
+)
+def test_an_image_folder_whose_layout_would_leave_images_out_is_refused(tmp_path, layout, message):
+    for name in layout:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".png"):
+            Image.new("L", (8, 8), 100).save(tmp_path / name)
+        else:
+            (tmp_path / name).write_text("")
+    with pytest.raises(InvalidInputError) as err:
+        zoo.load_dataset(f"folder:{tmp_path}")
+    assert re.search(re.escape(message).replace(r"\*", ".*"), str(err.value)), str(err.value)
+
+
+def test_reports_on_files_follow_linked_folders_as_training_does_and_never_loop(tmp_path):
+    for i, cls in enumerate(("a", "elsewhere/b")):
+        (tmp_path / cls).mkdir(parents=True)
+        for j in range(3):
+            Image.new("L", (8, 8), 40 * i + j).save(tmp_path / cls / f"{j}.png")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a").symlink_to(tmp_path / "a")
+    (tmp_path / "data" / "b").symlink_to(tmp_path / "elsewhere" / "b")
+    (tmp_path / "a" / "up").symlink_to(tmp_path / "data")  # a loop back up
+    trained_on = zoo.load_dataset(f"folder:{tmp_path / 'data'}?test_fraction=0.34")
+    names, _ = folder_images(str(tmp_path / "data"))
+    assert len(trained_on.train) + len(trained_on.test) == 6
+    assert sorted(n for n in names if "up" not in n) == [f"{c}/{j}.png" for c in "ab" for j in range(3)]
+
+
+def test_an_image_too_large_to_decode_safely_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # PIL's own guard, at 2× this: 16×16 is past it
+    Image.new("L", (16, 16)).save(tmp_path / "big.png")
+    with pytest.raises(InvalidInputError, match=r"cannot read image '.*big\.png': Image size \(256 pixels\) exceeds"):
+        folder_images(str(tmp_path))

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import signal
 from dataclasses import dataclass
@@ -380,3 +381,23 @@ def test_train_takes_a_recipe_object_and_trains_the_same_run_as_its_overrides(tm
     assert run.metrics["nelbo"] == tiny_run.metrics["nelbo"]
     report = zoo.evaluate(run.model, zoo.load_dataset("digits"), "recon")  # one group, not letters
     assert report.groups == ["recon"] and report.metrics["mse"] > 0
+
+
+@pytest.mark.parametrize(
+    ("family", "why"),
+    [
+        ("vae", "model.likelihood is bernoulli, which takes values in [0, 1]: set model.likelihood=gaussian"),
+        ("vqvae", "the vqvae's cross-entropy and sigmoid outputs take images in [0, 1]"),
+        ("gan", "the generator's sigmoid outputs are images in [0, 1]"),
+    ],
+)
+def test_images_outside_the_unit_interval_are_refused_by_a_model_whose_outputs_are_in_it(tmp_path, family, why):
+    """Standardised pixels under a Bernoulli likelihood trained to a −ELBO of −5,316 nats."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(40, 1, 8, 8)).astype(np.float32))
+    data = f"npy:{tmp_path / 'x.npy'}"
+    with pytest.raises(InvalidInputError, match=r"has values in -\d.*… \d.*; " + re.escape(why)):
+        zoo.train(family, data=data, epochs=1, out=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()
+    if family == "vae":
+        settings = ["model.likelihood=gaussian", "model.channels=[8]", "model.hidden_dim=16", "train.batch_size=8"]
+        assert zoo.train("vae", data=data, epochs=1, overrides=settings, out=str(tmp_path / "runs")).steps > 0

@@ -1,6 +1,7 @@
 """`npy:PATH`, `npz:PATH`, `csv:PATH` — numeric arrays from files, for non-image data.
 
     npy:feats.npy                 one array: (N, D) vectors, (N, C, L) 1-D signals, (N, C, H, W) images
+                                  (uint8 and uint16 images are scaled to [0, 1], as image files are)
     npz:data.npz                  arrays `x` (as above) and optional `y` (N,) integer class labels
     csv:table.csv?label=target    float columns; the column `label` (a header name, or an index
                                   such as -1) holds the class labels, numbers or names
@@ -85,7 +86,12 @@ def load_csv(
                 )
     y = None
     if label_index is not None:
-        y = _label_ids([row[label_index] for _, row in body])
+        missing = [line for line, row in body if row[label_index].lower() in MISSING_CELLS]
+        if missing:  # a name of its own would renumber every class after it
+            lines = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
+            on = "line" if len(missing) == 1 else "lines"
+            raise InvalidInputError(f"'{path}' has no label on {on} {lines}; remove those rows or label them")
+        y = _label_ids([row[label_index] for _, row in body], path)
     return _splits(f"csv:{path}", _features(x, path), y, test_fraction, seed, standardize)
 
 
@@ -129,8 +135,14 @@ def _read_numpy(path: str, kind: str) -> Any:
         raise InvalidInputError(f"cannot read '{path}' as a NumPy .{kind} file: {first}") from None
 
 
+#: The value that is white in an integer image array, by dtype.
+IMAGE_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
 def _features(x: np.ndarray, where: str) -> np.ndarray:
-    """float32 inputs (N, D), (N, C, L) or (N, C, H, W), checked to be usable."""
+    """float32 inputs (N, D), (N, C, L) or (N, C, H, W), checked to be usable; 8- and 16-bit
+    images scaled to [0, 1] as the image loaders scale them (a likelihood over pixels takes
+    [0, 1]; 0…255 would train on nonsense)."""
     if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise InvalidInputError(f"'{where}' has dtype {x.dtype}; zoo needs real numbers (a float or integer array)")
     if not 2 <= x.ndim <= 4:
@@ -140,7 +152,10 @@ def _features(x: np.ndarray, where: str) -> np.ndarray:
         )
     if x.size == 0:
         raise InvalidInputError(f"'{where}' is empty (shape {list(x.shape)})")
+    white = IMAGE_WHITE.get(x.dtype) if x.ndim == 4 else None
     x = x.astype(np.float32)
+    if white is not None:
+        x /= white
     bad = ~np.isfinite(x)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
@@ -156,16 +171,21 @@ def _labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
         raise InvalidInputError(f"'{where}' has shape {list(y.shape)}; labels must be ({n},), one per example")
     if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)) or y.dtype == np.bool_:
         raise InvalidInputError(f"'{where}' has dtype {y.dtype}; labels must be integer class ids 0, 1, …")
-    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or (len(y) and y.min() < 0):
-        raise InvalidInputError(f"'{where}' must hold integer class ids 0, 1, …")
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or (len(y) and (y.min() < 0 or y.max() >= 2**31)):
+        # past 2³¹: past any class count, and uint64 ids past 2⁶³ would wrap to negative int64
+        raise InvalidInputError(f"'{where}' must hold integer class ids 0, 1, … (below 2³¹)")
     return y.astype(np.int64)
+
+
+#: Label cells that say the label is missing (compared in lower case).
+MISSING_CELLS = ("", "na", "nan", "n/a", "null", "none")
 
 
 def _read_csv_rows(path: str) -> list[tuple[int, list[str]]]:
     """(line number, cells) of the non-blank rows."""
     file = _path(path, "csv")
     try:
-        with open(file, newline="", encoding="utf-8") as f:
+        with open(file, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM is not a name
             rows = [
                 (i, [c.strip() for c in row]) for i, row in enumerate(csv.reader(f), 1) if any(c.strip() for c in row)
             ]
@@ -198,13 +218,14 @@ def _column(label: str | int, header: list[str] | None, width: int, path: str) -
     return header.index(label)
 
 
-def _label_ids(cells: list[str]) -> np.ndarray:
-    """Integer ids as written (0, 1, …), else names numbered in sorted order."""
-    try:
+def _label_ids(cells: list[str], path: str) -> np.ndarray:
+    """Integer ids as written (0, 1, …), else names numbered in sorted order; numbers that are
+    not ids (−1, 2.5) are refused, not numbered as names in the order of their text."""
+    if all(_is_number(c) for c in cells):
         values = [float(c) for c in cells]
-        if all(math.isfinite(v) and v == round(v) and v >= 0 for v in values):
-            return np.array(values, dtype=np.int64)
-    except ValueError:
-        pass
+        wrong = next((c for c, v in zip(cells, values, strict=True) if not (v == round(v) and 0 <= v < 2**31)), None)
+        if wrong is not None:
+            raise InvalidInputError(f"'{path}' has the label '{wrong}'; labels are class ids 0, 1, … or names")
+        return np.array(values, dtype=np.int64)
     names = sorted(set(cells))
     return np.array([names.index(c) for c in cells], dtype=np.int64)

@@ -11,6 +11,7 @@ seeded split. Options: size (resize to size×size), channels (1 or 3), test_frac
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,9 @@ def load_folder(
     train_dir, test_dir = root / "train", root / "test"
     if train_dir.is_dir() and test_dir.is_dir():
         classes = _classes(train_dir)
+        unseen = sorted(set(_classes(test_dir)) - set(classes))
+        if unseen:  # their images would be left out without a word
+            raise InvalidInputError(f"'{test_dir}' has classes that '{train_dir}' has not: {', '.join(unseen)}")
         (train_files, train_labels), (test_files, test_labels) = (_listing(d, classes) for d in (train_dir, test_dir))
         files, n_train = train_files + test_files, len(train_files)
         labels = None if not classes else np.concatenate([train_labels, test_labels])
@@ -49,8 +53,19 @@ def _classes(folder: Path) -> list[str]:
 
 
 def _listing(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray | None]:
-    """The image files of `folder` (of each class subfolder, in class order) and their labels."""
+    """The image files of `folder` (of each class subfolder, in class order) and their labels.
+    Images that a layout would leave out, or a class without images (which would still take a
+    label), are refused."""
     if classes:
+        loose = _images(folder)
+        if loose:
+            raise InvalidInputError(
+                f"'{folder}' holds {len(loose)} images beside its class folders ({loose[0].name}, …), which "
+                "would be left out: move them into a class folder"
+            )
+        empty = [cls for cls in classes if (folder / cls).is_dir() and not _images(folder / cls)]
+        if empty and len(empty) < len(classes):
+            raise InvalidInputError(f"class folder '{folder / empty[0]}' has no images ({', '.join(IMAGE_SUFFIXES)})")
         pairs = [(f, c) for c, cls in enumerate(classes) for f in _images(folder / cls)]
     else:
         pairs = [(f, 0) for f in _images(folder)]
@@ -66,7 +81,7 @@ def folder_images(path: str, size: int | None = None, channels: int | None = Non
     root = Path(path).expanduser()
     if not root.is_dir():
         raise NotFoundError(f"no image folder at '{path}' (folder:PATH needs a folder of images)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in _walk(root) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under '{path}'")
     return [str(f.relative_to(root)) for f in files], _decode(files, size, channels)
@@ -81,7 +96,7 @@ def _decode(files: list[Path], size: int | None, channels: int | None, rows: np.
                 with Image.open(f) as image:
                     image.load()
                     yield image
-            except (UnidentifiedImageError, OSError) as err:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
                 raise InvalidInputError(f"cannot read image '{f}': {err}") from None
 
     return to_array(opened(), [str(f) for f in files], size, channels, rows)
@@ -91,3 +106,17 @@ def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _walk(root: Path) -> list[Path]:
+    """Every file under `root`, into linked folders too (as the class folders of training
+    are read), each real folder once: a link back up does not loop."""
+    seen, files = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        files.extend(Path(folder) / n for n in names)
+    return files

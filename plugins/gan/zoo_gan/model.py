@@ -166,6 +166,9 @@ class GAN(Family):
         """The classifier's features of `fd_samples` samples drawn from fixed noise."""
         return embed(classifier, draw(self, self.config.fd_samples, seed=0))
 
+    def check_data(self, data: zoo.Splits) -> None:
+        zoo.check_unit_interval(data, "the generator's sigmoid outputs are images in [0, 1]: scale the data to them")
+
     # uses ---------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

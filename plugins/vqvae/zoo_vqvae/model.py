@@ -11,7 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo import Batch, FamilyConfig, InvalidInputError, LatentFamily, LossOutput, Objective, takes_batch
+from zoo import (
+    Batch,
+    FamilyConfig,
+    InvalidInputError,
+    LatentFamily,
+    LossOutput,
+    Objective,
+    Splits,
+    check_unit_interval,
+    takes_batch,
+)
 from zoo.config import check
 from zoo.nets import ConvEncoderNet, spatial_sizes, upsampling_net
 from zoo_vqvae.pixelcnn import PixelCNNPrior
@@ -152,6 +162,9 @@ class VQVAE(LatentFamily):
 
         metrics = super().evaluate_split(counted(), stage, data)
         return {**metrics, **{k: v.item() for k, v in codebook_stats(counts).items()}}
+
+    def check_data(self, data: Splits) -> None:
+        check_unit_interval(data, "the vqvae's cross-entropy and sigmoid outputs take images in [0, 1]: scale them")
 
     # uses ---------------------------------------------------------------------------
     # sample (codes drawn from the PixelCNN prior, decoded) and reconstruct come from LatentFamily.
