@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from zoo.errors import StorageError
+from zoo.errors import InvalidInputError, StorageError
 
 #: errno values of a write that failed for lack of space: disk full, quota, file-size limit.
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -70,9 +70,29 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_output(path: str | os.PathLike, data: bytes) -> Path:
-    """`write_bytes` for a file the user named; its path."""
-    write_bytes(path, data)
+    """`write_bytes` for a file the user named (`refuse_model_file` first); its path."""
+    write_bytes(refuse_model_file(path), data)
     return Path(path)
+
+
+def refuse_model_file(path: str | os.PathLike) -> Path:
+    """`path`, unless it is a file of a model or run folder (weights, config, checkpoint,
+    log, card, sample grids): a slip of `-o` would break the model. eval.json, which `zoo
+    eval` keeps there, may be replaced; a new file may be written there."""
+    from zoo.evaluation.report import EVAL_FILE
+    from zoo.modelfile import CONFIG_FILE, WEIGHTS_FILE
+    from zoo.runfolder import SAMPLES_DIR
+
+    path = Path(path)
+    folder = path.parent.parent if path.parent.name == SAMPLES_DIR else path.parent
+    if (
+        path.name != EVAL_FILE
+        and path.exists()
+        and (folder / CONFIG_FILE).is_file()
+        and (folder / WEIGHTS_FILE).is_file()
+    ):
+        raise InvalidInputError(f"'{path}' is a file of the model folder '{folder}': write the output elsewhere")
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

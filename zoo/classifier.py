@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -71,13 +72,18 @@ def cache_dir() -> Path:
 
 def digit_classifier(dataset: str = "mnist-5k", device: str | torch.device = "cpu") -> DigitClassifier:
     """The classifier for `dataset` in eval mode: loaded from the cache, or trained (seeded,
-    about 45 s on 2 CPU cores for mnist-5k) and cached."""
+    about 45 s on 2 CPU cores for mnist-5k) and cached under the data's contents: the same
+    name with other images or classes (a folder that changed) gets a classifier of its own."""
     from safetensors.torch import load_file, save_file
 
     splits = load_dataset(dataset)
     if not splits.num_classes or splits.train.y is None:
         raise InvalidInputError(f"dataset '{dataset}' has no class labels to train a classifier on")
-    path = cache_dir() / "classifiers" / f"{dataset}-v{CLASSIFIER_VERSION}.safetensors"
+    too_few = too_few_to_train(len(splits.train))
+    if too_few:
+        raise InvalidInputError(f"dataset '{dataset}': {too_few}")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset)[:64]
+    path = cache_dir() / "classifiers" / f"{name}-{splits.digest()[:16]}-v{CLASSIFIER_VERSION}.safetensors"
     # Seeded here rather than by the caller; the first use may come from inside an evaluation
     # (no_grad), and training needs gradients.
     with seeded(SEED), torch.enable_grad():
@@ -89,6 +95,15 @@ def digit_classifier(dataset: str = "mnist-5k", device: str | torch.device = "cp
             atomic.write_with(path, lambda tmp: save_file(state, str(tmp)))
     model.load_state_dict(load_file(str(path)))
     return model.to(device).eval()
+
+
+def too_few_to_train(train_images: int) -> str | None:
+    """Why a classifier cannot be trained on this many images (one batch after the
+    calibration share is held out), or None."""
+    needed = math.ceil(BATCH / (1 - CALIBRATION_SHARE))
+    if train_images < needed:
+        return f"{train_images} training images are too few for the classifier that judges samples (it needs {needed})"
+    return None
 
 
 def _fit(model: DigitClassifier, x: Tensor, y: Tensor) -> None:

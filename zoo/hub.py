@@ -189,8 +189,9 @@ def save_pretrained(model: Family, directory: str | os.PathLike, repo_id: str | 
     vectors and signals) and a model card."""
     import torch
 
+    from zoo import atomic
     from zoo.modelfile import save
-    from zoo.outputs import output_suffix, save_outputs
+    from zoo.outputs import output_bytes, output_suffix
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -201,8 +202,9 @@ def save_pretrained(model: Family, directory: str | os.PathLike, repo_id: str | 
         with torch.no_grad():
             samples = model.sample(16, generator=generator)
         suffix = output_suffix(model.config.input_shape)
-        written = save_outputs(samples, directory / SAMPLES_DIR / Path(SAMPLE_GRID).with_suffix(suffix), plot=False)
-        grid = written[0] if suffix == ".png" else None
+        path = directory / SAMPLES_DIR / Path(SAMPLE_GRID).with_suffix(suffix)
+        atomic.write_bytes(path, output_bytes(samples))  # zoo's own file of the folder: it may replace it
+        grid = path if suffix == ".png" else None
     card = model_card(model, None, {}, samples=grid, repo_id=repo_id)
     return save(model, directory, card=card)
 

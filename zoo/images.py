@@ -32,7 +32,7 @@ def check_png_path(path: str | os.PathLike) -> Path:
         raise InvalidInputError(f"output '{path}' must end in .png")
     if not path.parent.is_dir():
         raise InvalidInputError(f"cannot write '{path}': folder '{path.parent}' does not exist")
-    return path
+    return atomic.refuse_model_file(path)
 
 
 def png_bytes(image: Tensor, scale: int = 1) -> bytes:

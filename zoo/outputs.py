@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from zoo.atomic import write_output
+from zoo.atomic import refuse_model_file, write_output
 from zoo.errors import InvalidInputError
 from zoo.images import grid_png
 from zoo.nets import data_kind
@@ -35,7 +35,7 @@ def check_output(path: str | os.PathLike, shape: Sequence[int]) -> Path:
         raise InvalidInputError(f"output '{path}' must end in {suffix}: this model's {kind}s are written as {what}")
     if not path.parent.is_dir():
         raise InvalidInputError(f"cannot write '{path}': folder '{path.parent}' does not exist")
-    return path
+    return refuse_model_file(path)
 
 
 def output_bytes(x: Tensor) -> bytes:
@@ -47,12 +47,12 @@ def output_bytes(x: Tensor) -> bytes:
     return npy_bytes(x)
 
 
-def save_outputs(x: Tensor, path: str | os.PathLike, plot: bool = True) -> list[Path]:
+def save_outputs(x: Tensor, path: str | os.PathLike) -> list[Path]:
     """Write model outputs (N, *shape): a grid PNG for images; for vectors and signals an .npy
-    array, plus (for signals, when `plot`) a line plot PNG with the same stem. Returns the files."""
+    array, plus (for signals) a line plot PNG with the same stem. Returns the files."""
     shape = tuple(x.shape[1:])
     written = [write_output(check_output(path, shape), output_bytes(x))]
-    if plot and data_kind(shape) == "signal":
+    if data_kind(shape) == "signal":
         from zoo.plots import signal_plot
 
         written.append(signal_plot(x.detach().float().cpu().numpy(), written[0].with_suffix(".png")))

@@ -39,15 +39,16 @@ def compress(
     net, folder = load_model(model, device, revision)
     require(net, "encode")
     require(net, "decode")
+    path = Path(output)
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"cannot write '{path}': folder '{path.parent}' does not exist")
+    atomic.refuse_model_file(path)  # before the work
     splits = model_data(net, folder, data)
     name = splits.name
     images = splits.test.head(count or len(splits.test)).x
     reference, pinned = model_reference(model, revision, folder)
     blob = compress_images(net, images, bits=bits, model_ref=reference, revision=pinned)
-    path = Path(output)
-    if not path.parent.is_dir():
-        raise InvalidInputError(f"cannot write '{path}': folder '{path.parent}' does not exist")
-    atomic.write_bytes(path, blob)
+    atomic.write_output(path, blob)
     per_image = 8 * len(blob) / len(images)
     click.echo(
         f"wrote {len(images)} images of '{name}' to {path}: {len(blob):,} bytes, "

@@ -76,6 +76,7 @@ def _target(output: str | None, model: str, revision: str | None):
     """The file eval.json goes to: -o, else the local model folder's eval.json, else None."""
     from pathlib import Path
 
+    from zoo.atomic import refuse_model_file
     from zoo.errors import InvalidInputError
     from zoo.evaluation.report import EVAL_FILE
     from zoo.names import parse_model_ref
@@ -86,7 +87,7 @@ def _target(output: str | None, model: str, revision: str | None):
             raise InvalidInputError(f"output '{output}' must end in .json")
         if not path.parent.is_dir():
             raise InvalidInputError(f"cannot write '{output}': folder '{path.parent}' does not exist")
-        return path
+        return refuse_model_file(path)
     ref = parse_model_ref(model, revision)
     return Path(ref.text).expanduser() / EVAL_FILE if ref.kind == "path" else None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 
 import numpy as np
@@ -199,3 +201,26 @@ def test_eval_on_dsprites_scores_disentanglement_above_chance(tmp_path):
     # Chance is 1/5 (five factors); 170 steps already tell position apart (0.505 measured).
     assert report.metrics["beta_vae_score"] > 0.35
     assert 0 <= report.metrics["mig"] <= 1
+
+
+def test_fid_on_too_few_images_is_skipped_or_refused_with_the_reason_and_nll_of_one_image_stays_json():
+    """Too few test images crashed precision and recall (k=3 neighbours), too few training
+    images the classifier's training; the standard error of one image's NLL was NaN."""
+    from zoo.datasets.splits import Splits, TensorData
+    from zoo.errors import InvalidInputError
+    from zoo.evaluation.report import EvalSettings
+
+    digits = zoo.load_dataset("digits")
+    model = zoo.create("vae", input_shape=(1, 8, 8), latent_dim=2, channels=(4,), hidden_dim=8)
+    for train, test, reason in (
+        (200, 3, "has 3 test images; precision and recall need more than 3"),
+        (40, 20, "40 training images are too few for the classifier that judges samples (it needs 72)"),
+    ):
+        small = Splits("small", TensorData(*digits.train.head(train)), TensorData(*digits.test.head(test)), 10)
+        with pytest.raises(InvalidInputError, match=re.escape("metric group 'fid' does not apply: data 'small'")):
+            zoo.evaluate(model, small, "fid")
+        report = zoo.evaluate(model, small, settings=EvalSettings(nll_k=4))
+        assert reason in report.skipped["fid"] and "nll" in report.metrics
+    one = zoo.evaluate(model, digits, "nll", EvalSettings(nll_k=4, nll_examples=1))
+    assert "nll_stderr" not in one.metrics and math.isfinite(one.metrics["nll"])
+    json.dumps(one.to_json(), allow_nan=False)  # eval.json is JSON: NaN is not

@@ -235,6 +235,18 @@ CASES: list[Case] = [
         ["classes 0..9, not 99999999999999999999"],
     ),
     ("set model to a value", argv("sample", "RUN", "-o", "TMP/q.png", "--set", "model=3"), ["'model' is a section"]),
+    # a slip of -o replaced the model's own files: its weights, config or pictures
+    ("-o onto the weights", argv("compress", "RUN", "-o", "RUN/model.safetensors"), ["is a file of the model folder"]),
+    (
+        "eval -o onto config.json",
+        argv("eval", "RUN", "-m", "recon", "-o", "RUN/config.json"),
+        ["config.json", "is a file of the model folder"],
+    ),
+    (
+        "sample -o onto the loss plot",
+        argv("sample", "RUN", "-o", "RUN/loss.png"),
+        ["loss.png", "is a file of the model folder"],
+    ),
     (
         "eval too few fid samples",
         argv("eval", "RUN", "-m", "fid", "--fid-samples", "3"),

@@ -151,6 +151,16 @@ def _not_applicable(group: str, model: Family, splits: Splits) -> str | None:
         return "sample-quality metrics are computed on images"
     if group in ("fid", "probe") and not labelled:
         return f"data '{splits.name}' has no class labels (the {group} metrics need them)"
+    if group == "fid":
+        from zoo.classifier import too_few_to_train
+        from zoo.evaluation.samples import NEIGHBOURS
+
+        if len(splits.test) <= NEIGHBOURS:
+            count = len(splits.test)
+            return f"data '{splits.name}' has {count} test images; precision and recall need more than {NEIGHBOURS}"
+        too_few = too_few_to_train(len(splits.train))
+        if too_few:
+            return f"data '{splits.name}': {too_few}"
     if group == "disentanglement" and splits.test.factors is None:
         return f"data '{splits.name}' has no ground-truth factors (dsprites has)"
     if group in ("probe", "disentanglement"):
@@ -179,11 +189,10 @@ def _nll(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, flo
         batch.x.to(model.device), k=settings.nll_k, seed=settings.seed, **label_conditions(model, batch.y)
     )
     dims = math.prod(splits.shape)
-    return {
-        "nll": estimate.mean,
-        "nll_stderr": estimate.stderr,
-        "bits_per_dim": estimate.mean / (dims * math.log(2)),
-    }
+    metrics = {"nll": estimate.mean, "bits_per_dim": estimate.mean / (dims * math.log(2))}
+    if math.isfinite(estimate.stderr):  # one example has none; NaN is not JSON, and eval.json is
+        metrics["nll_stderr"] = estimate.stderr
+    return metrics
 
 
 def _recon(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
