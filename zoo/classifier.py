@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo import atomic
-from zoo.datasets.splits import load_dataset
+from zoo.datasets.splits import Splits, load_dataset
 from zoo.devices import seeded
 from zoo.errors import InvalidInputError
 from zoo.nets import ConvEncoderNet
@@ -82,8 +82,7 @@ def digit_classifier(dataset: str = "mnist-5k", device: str | torch.device = "cp
     too_few = too_few_to_train(len(splits.train))
     if too_few:
         raise InvalidInputError(f"dataset '{dataset}': {too_few}")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset)[:64]
-    path = cache_dir() / "classifiers" / f"{name}-{splits.digest()[:16]}-v{CLASSIFIER_VERSION}.safetensors"
+    path = classifier_path(dataset, splits)
     # Seeded here rather than by the caller; the first use may come from inside an evaluation
     # (no_grad), and training needs gradients.
     with seeded(SEED), torch.enable_grad():
@@ -95,6 +94,12 @@ def digit_classifier(dataset: str = "mnist-5k", device: str | torch.device = "cp
             atomic.write_with(path, lambda tmp: save_file(state, str(tmp)))
     model.load_state_dict(load_file(str(path)))
     return model.to(device).eval()
+
+
+def classifier_path(dataset: str, splits: Splits) -> Path:
+    """Where the classifier of `dataset` is cached: named after it, keyed by its contents."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset)[:64]
+    return cache_dir() / "classifiers" / f"{name}-{splits.digest()[:16]}-v{CLASSIFIER_VERSION}.safetensors"
 
 
 def too_few_to_train(train_images: int) -> str | None:
