@@ -278,6 +278,14 @@ def _stage(folder: Path, staging: Path, model: Family, reference: str) -> tuple[
     names = [CONFIG_FILE, WEIGHTS_FILE] + ([RECIPE_FILE] if (folder / RECIPE_FILE).is_file() else [])
     evaluation = read_eval(folder)
     if evaluation is not None:
+        from zoo.codec import weights_sha256
+
+        evaluated = evaluation.get("weights_sha256")
+        if evaluated and evaluated != weights_sha256(model):  # the run trained on after `zoo eval`
+            raise InvalidInputError(
+                f"{folder / EVAL_FILE} holds figures of other weights than {WEIGHTS_FILE}: "
+                f"run zoo eval {folder} again (or delete it) before pushing"
+            )
         card = with_metrics(card, model.name, str(evaluation.get("data")), evaluation["metrics"])
         names.append(EVAL_FILE)
     for image in card_images(card):

@@ -309,3 +309,18 @@ def test_a_pull_that_falls_back_on_the_cache_says_so(hub, pushed):
     assert again.stderr.startswith("note: the Hub did not answer (") and "the copy in the cache" in again.stderr
     pinned = run_zoo("pull", f"alice/tiny-vae@{hub.repos['alice/tiny-vae'].branches['main']}", env=nowhere)
     assert pinned.returncode == 0 and pinned.stderr == ""  # a commit never changes: nothing to say
+
+
+def test_push_refuses_an_eval_json_of_other_weights(hub, tiny_run, tmp_path):
+    """eval.json outlived further training (`--resume --epochs N`) and its figures went into
+    the card of weights they were not measured on."""
+    run = shutil.copytree(tiny_run.path, tmp_path / "run")
+    other = zoo.create("vae", **{k: v for k, v in tiny_run.model.config_dict().items()})
+    zoo.evaluate(other, zoo.load_dataset("digits"), "recon").write(run / "eval.json")
+    count = len(hub.requests)
+    result = zoo_cli("push", str(run), "alice/stale-eval")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "eval.json holds figures of other weights", "zoo eval")
+    assert len(hub.requests) == count
+    zoo.evaluate(tiny_run.model, zoo.load_dataset("digits"), "recon").write(run / "eval.json")
+    assert zoo_cli("push", str(run), "alice/stale-eval").exit_code == 0

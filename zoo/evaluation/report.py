@@ -59,6 +59,8 @@ class EvalReport:
     settings: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
     split: str = "test"
+    #: Of the weights evaluated (zoo.codec.weights_sha256): a push refuses figures of others.
+    weights_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         document = {"format": FORMAT, "zoo_version": __version__, **asdict(self)}
@@ -128,8 +130,20 @@ def evaluate(
         from zoo.classifier import CLASSIFIER_VERSION
 
         described["feature_net"] = f"zoo.classifier v{CLASSIFIER_VERSION} on {splits.name} (128-d features)"
+    from zoo.codec import weights_sha256
+
     skipped = {g: r for g, r in reasons.items() if r is not None and g not in chosen} if groups is None else {}
-    return EvalReport(model.name, reference, splits.name, len(splits.test), chosen, metrics, described, skipped)
+    return EvalReport(
+        model.name,
+        reference,
+        splits.name,
+        len(splits.test),
+        chosen,
+        metrics,
+        described,
+        skipped,
+        weights_sha256=weights_sha256(model),
+    )
 
 
 # applicability ---------------------------------------------------------------------------
