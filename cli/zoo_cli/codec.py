@@ -88,6 +88,9 @@ def decompress(codes: str, output: str, model: str | None, device: str, revision
     target = Path(output)
     if target.suffix.lower() in IMAGE_SUFFIXES and target.suffix.lower() != ".png":
         raise InvalidInputError(f"-o {output}: decompress writes PNG, a grid to NAME.png or one per image to a folder")
+    if target.suffix.lower() != ".png" and target.is_dir() and any(target.iterdir()):
+        # its images would mix with the decoded ones, with nothing to tell them apart
+        raise InvalidInputError(f"-o {output}: folder '{target}' is not empty; name a new or empty folder")
     data = source.read_bytes()
     header, _ = read_header(data, where=str(source))
     if model is None:

@@ -221,6 +221,12 @@ def test_decompress_to_an_image_file_other_than_png_is_refused_before_decoding(c
     assert not (tmp_path / "out.jpg").exists()
     assert cli("decompress", str(codes), "-o", str(tmp_path / "out.PNG")).exit_code == 0
     assert (tmp_path / "out.PNG").is_file()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "0000.png").write_bytes(b"someone else's")  # would mix with the decoded ones
+    result = cli("decompress", str(codes), "-o", str(tmp_path / "photos"))
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "photos", "is not empty")
+    assert (tmp_path / "photos" / "0000.png").read_bytes() == b"someone else's"
 
 
 def test_decompress_with_another_model_is_refused_from_a_fresh_process(vqvae_run, ae_run, tmp_path):
