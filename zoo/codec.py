@@ -235,8 +235,10 @@ def _frame(header: Header, payload: bytes) -> bytes:
 # ----------------------------------------------------------------------------- reading
 def read_header(data: bytes, where: str = "the file") -> tuple[Header, int]:
     """The header of a compressed file and the offset of its payload, every length checked."""
-    if len(data) < PREAMBLE_SIZE or not data.startswith(MAGIC):
+    if not data.startswith(MAGIC):
         raise CorruptFileError(f"{where} is not a zoo codes file (it does not start with {MAGIC.decode()})")
+    if len(data) < PREAMBLE_SIZE:
+        raise CorruptFileError(f"{where} is truncated: {len(data)} bytes, fewer than a header's first {PREAMBLE_SIZE}")
     version, length = _PREAMBLE.unpack_from(data, len(MAGIC))
     if version > FORMAT_VERSION:
         raise CorruptFileError(

@@ -57,7 +57,8 @@ def sample(
     chosen = {"label": label} if label is not None else {}
     generator = torch.Generator(net.device).manual_seed(seed)
     written = save_outputs(net.sample(count, generator=generator, **chosen), output)
-    click.echo(f"wrote {count} samples{'' if label is None else f' of class {label}'} to {_listed(written)}")
+    what = "sample" if count == 1 else "samples"
+    click.echo(f"wrote {count} {what}{'' if label is None else f' of class {label}'} to {_listed(written)}")
 
 
 @click.command()

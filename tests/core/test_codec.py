@@ -181,6 +181,7 @@ CORRUPTIONS = {
     "truncated payload": (lambda b: b[:-3], ["truncated", "payload bytes"]),
     "trailing bytes": (lambda b: b + b"\0", ["longer than its header says"]),
     "truncated header": (lambda b: b[: PREAMBLE_SIZE + 10], ["truncated", "header length"]),
+    "cut inside the preamble": (lambda b: b[: len(MAGIC) + 3], ["truncated", f"{len(MAGIC) + 3} bytes"]),
     "header not JSON": (lambda b: b[:PREAMBLE_SIZE] + b"{" * (len(b) - PREAMBLE_SIZE), ["corrupt header"]),
     "bits lie": (lambda b: rewrite_header(b, bits=8), ["corrupt header", "num_codes"]),
     "count lies": (lambda b: rewrite_header(b, count=17), ["truncated"]),
