@@ -380,3 +380,26 @@ def test_an_image_too_large_to_decode_safely_is_one_line(tmp_path, monkeypatch):
     Image.new("L", (16, 16)).save(tmp_path / "big.png")
     with pytest.raises(InvalidInputError, match=r"cannot read image '.*big\.png': Image size \(256 pixels\) exceeds"):
         folder_images(str(tmp_path))
+
+
+def test_class_folders_named_by_number_are_labelled_by_value_and_a_given_split_takes_no_split_options(tmp_path):
+    for name in ("2", "10", "0"):
+        for i in range(3):
+            (tmp_path / "flat" / name).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (4, 4), int(name) * 20).save(tmp_path / "flat" / name / f"{i}.png")
+            for split in ("train", "test"):
+                (tmp_path / "split" / split / name).mkdir(parents=True, exist_ok=True)
+                Image.new("L", (4, 4), int(name) * 20).save(tmp_path / "split" / split / name / f"{i}.png")
+    data = zoo.load_dataset(f"folder:{tmp_path / 'flat'}?test_fraction=0.34")
+    both = torch.cat([data.train.x, data.test.x]).flatten(1)[:, 0]
+    labels = torch.cat([data.train.y, data.test.y])
+    # the pixel value says which folder: 0 → label 0, 2 → label 1, 10 → label 2 (as text, '10' < '2')
+    assert {(round(v * 255 / 20), int(y)) for v, y in zip(both.tolist(), labels, strict=True)} == {
+        (0, 0),
+        (2, 1),
+        (10, 2),
+    }
+    for option in ("seed=3", "test_fraction=0.5"):
+        with pytest.raises(InvalidInputError, match="has train/ and test/, which are the split: the options"):
+            zoo.load_dataset(f"folder:{tmp_path / 'split'}?{option}")
+    assert len(zoo.load_dataset(f"folder:{tmp_path / 'split'}").test) == 9

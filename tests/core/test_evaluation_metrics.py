@@ -10,7 +10,7 @@ import torch
 from zoo.evaluation.disentanglement import beta_vae_score, mutual_information_gap
 from zoo.evaluation.probe import pixel_probe_accuracy, probe_accuracy
 from zoo.evaluation.reconstruction import reconstruction_metrics
-from zoo.evaluation.samples import frechet_distance, precision_recall
+from zoo.evaluation.samples import density_coverage, frechet_distance, precision_recall
 
 
 def gaussian(n: int, mean: list[float], std: list[float], seed: int) -> torch.Tensor:
@@ -103,3 +103,26 @@ def test_mig_drops_when_factors_are_mixed_across_dimensions():
     rotation = torch.eye(4, dtype=torch.float64)
     rotation[:2, :2] = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     assert mutual_information_gap(scaled @ rotation.T, factors) < mutual_information_gap(scaled, factors) - 0.2
+
+
+def test_coverage_exposes_fakes_that_all_fall_in_one_place_where_precision_does_not():
+    """Uniform noise, in the digits classifier's features, lands in one spot inside a few
+    real balls: precision 1.0. Coverage counts the real points near some fake one."""
+    real = gaussian(1000, [0.0, 0.0], [1.0, 1.0], seed=3)
+    same = gaussian(1000, [0.0, 0.0], [1.0, 1.0], seed=4)
+    one_spot = real[:1].repeat(1000, 1) + 1e-6  # every fake at (nearly) one real point
+    density, coverage = density_coverage(real, same)
+    assert 0.8 < density < 1.2 and 0.8 < coverage  # Naeem et al.: 1 − 2⁻ᵏ = 0.875 expected, for k = 3
+    assert precision_recall(real, one_spot)[0] == 1.0
+    density, coverage = density_coverage(real, one_spot)
+    assert coverage < 0.01
+    assert density_coverage(real, gaussian(1000, [50.0, 50.0], [1.0, 1.0], seed=6)) == (0.0, 0.0)
+
+
+def test_precision_recall_and_coverage_in_chunks_equal_all_pairs_at_once(monkeypatch):
+    from zoo.evaluation import samples
+
+    real, fake = gaussian(700, [0.0] * 4, [1.0] * 4, seed=7), gaussian(500, [0.2] * 4, [1.2] * 4, seed=8)
+    whole = samples.precision_recall(real, fake), samples.density_coverage(real, fake)
+    monkeypatch.setattr(samples, "ROWS", 64)
+    assert (samples.precision_recall(real, fake), samples.density_coverage(real, fake)) == whole

@@ -45,6 +45,7 @@ def test_eval_runs_every_group_that_applies_and_writes_only_eval_json(vae_eval):
     assert set(document["skipped"]) == {"disentanglement"}
     assert document["examples"] == 1000 and document["settings"]["nll_k"] == 50
     expected = {"nelbo", "nll", "nll_stderr", "bits_per_dim", "mse", "psnr", "ssim", "fid", "precision", "recall"}
+    expected |= {"density", "coverage"}
     assert expected <= set(document["metrics"]) and list(document["metrics"]) == sorted(document["metrics"])
     after = snapshot(run)
     assert json.loads(after.pop("eval.json")) == document

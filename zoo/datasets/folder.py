@@ -1,6 +1,7 @@
 """`folder:PATH` — images from a folder on disk.
 
-    PATH/3/a.png, PATH/7/b.png, …            class subfolders (sorted names → labels 0, 1, …)
+    PATH/3/a.png, PATH/7/b.png, …            class subfolders (sorted names → labels 0, 1, …;
+                                             numbers as numbers: 2 before 10)
     PATH/a.png, PATH/b.png, …                no subfolders: unlabelled
     PATH/train/…, PATH/test/…                the split as given (each laid out as above)
 
@@ -24,7 +25,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def load_folder(
-    path: str, size: int | None = None, channels: int | None = None, test_fraction: float = 0.1, seed: int = 0
+    path: str,
+    size: int | None = None,
+    channels: int | None = None,
+    test_fraction: float | None = None,
+    seed: int | None = None,
 ):  # -> Splits
     """The images are listed and split first, then decoded into the rows of one array that
     both splits view: the data is held once, never copied to reorder it."""
@@ -34,6 +39,10 @@ def load_folder(
     name = f"folder:{path}"
     train_dir, test_dir = root / "train", root / "test"
     if train_dir.is_dir() and test_dir.is_dir():
+        if test_fraction is not None or seed is not None:  # else they would be ignored without a word
+            raise InvalidInputError(
+                f"'{path}' has train/ and test/, which are the split: the options test_fraction and seed do not apply"
+            )
         classes = _classes(train_dir)
         unseen = sorted(set(_classes(test_dir)) - set(classes))
         if unseen:  # their images would be left out without a word
@@ -44,12 +53,15 @@ def load_folder(
         order = given_order(n_train, len(test_files))
     else:
         files, labels = _listing(root, _classes(root))
-        order, n_train = split_order(labels, len(files), test_fraction, seed)
+        order, n_train = split_order(labels, len(files), 0.1 if test_fraction is None else test_fraction, seed or 0)
     return decoded_splits(name, functools.partial(_decode, files, size, channels), labels, order, n_train)
 
 
 def _classes(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders' names in label order: by number when every name is one (2 before
+    10, as a reader expects of folders named by class id), else by name."""
+    names = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(names, key=int) if names and all(n.isdigit() for n in names) else sorted(names)
 
 
 def _listing(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray | None]:

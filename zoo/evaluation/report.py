@@ -221,7 +221,7 @@ def _recon(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, f
 
 def _fid(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
     from zoo.classifier import digit_classifier, embed
-    from zoo.evaluation.samples import draw, frechet_distance, precision_recall
+    from zoo.evaluation.samples import density_coverage, draw, frechet_distance, precision_recall
 
     classifier = digit_classifier(splits.name, device=model.device)
     n = settings.fid_samples or len(splits.test)
@@ -231,11 +231,14 @@ def _fid(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, flo
     # The floor for this many images: training images against the same test images.
     held_out = embed(classifier, splits.train.x[:n], settings.batch_size)
     precision, recall = precision_recall(real, fake)
+    density, coverage = density_coverage(real, fake)
     return {
         "fid": frechet_distance(real, fake),
         "fid_train_images": frechet_distance(real, held_out),
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "coverage": coverage,
     }
 
 
