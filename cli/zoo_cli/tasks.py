@@ -40,8 +40,9 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
     """Decode the straight line between the codes of two test images, row by row.
 
     By class (`--from 3 --to 8`): the first ROWS−1 rows join the i-th test three to the i-th
-    test eight, the last row joins the two classes' mean codes. With --index: one row
-    between test images FROM and TO. Each row shows the originals at its ends."""
+    test eight, the last row joins the two classes' mean codes (with --rows 1: one row, the
+    first three to the first eight). With --index: one row between test images FROM and TO.
+    Each row shows the originals at its ends."""
     import torch
 
     from zoo.errors import InvalidInputError
