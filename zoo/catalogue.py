@@ -28,7 +28,7 @@ class CatalogueModel:
 
     def __post_init__(self) -> None:
         check(
-            len(self.revision) == 40 and _is_hex(self.revision),
+            is_commit_sha(self.revision),
             f"revision must be a 40-hex commit sha, got '{self.revision}'",
         )
         check(len(self.sha256) == 64 and _is_hex(self.sha256), f"sha256 must be 64 hex digits, got '{self.sha256}'")
@@ -65,6 +65,11 @@ def load_catalogue(path: str | os.PathLike | None = None) -> Catalogue:
         return from_dict(Catalogue, data)
     except InvalidInputError as err:
         raise InvalidInputError(f"catalogue {path}: {err}") from None
+
+
+def is_commit_sha(text: str | None) -> bool:
+    """Whether `text` is a full 40-hex commit sha (what a catalogue pins, and what never moves)."""
+    return text is not None and len(text) == 40 and _is_hex(text)
 
 
 def _is_hex(text: str) -> bool:

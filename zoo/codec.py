@@ -148,17 +148,20 @@ def compress(
     the model again: a Hub repo id with its commit, a catalogue name or an absolute folder."""
     import torch
 
+    from zoo.family import check_batch
+
     if "encode" not in model.capabilities() or "decode" not in model.capabilities():
         raise InvalidInputError(f"family '{model.name}' cannot encode and decode, so it cannot compress")
     if model.conditional:
         raise InvalidInputError(f"family '{model.name}' is conditional: its codes need labels the codec does not store")
     shape = tuple(model.config.input_shape)
-    if images.dim() != len(shape) + 1 or tuple(images.shape[1:]) != shape or len(images) == 0:
-        expected = ", ".join(map(str, shape))
-        raise InvalidInputError(f"compress takes images of shape (N, {expected}), got {list(images.shape)}")
+    images = images.to(model.device)
+    check_batch(model, images, "compress")
+    if len(images) == 0:
+        raise InvalidInputError("compress takes at least one image, got none")
     if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise InvalidInputError("compress takes images with values in [0, 1]")
-    codes = model.encode(images.to(model.device)).detach().cpu()
+    codes = model.encode(images).detach().cpu()
     common = {
         "family": model.name,
         "weights_sha256": weights_sha256(model),

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
-from zoo.catalogue import CatalogueModel, load_catalogue
+from zoo.catalogue import CatalogueModel, is_commit_sha, load_catalogue
 from zoo.errors import CorruptFileError, HubError, InvalidInputError, NotFoundError, ZooError, did_you_mean
 from zoo.evaluation.report import EVAL_FILE, read_eval
 from zoo.modelcard import card_images, model_card, with_metrics, with_usage
@@ -110,7 +110,7 @@ def _why_unreachable(ref: ModelRef) -> str:
     the cache could come: a catalogue pin, a commit sha, HF_HUB_OFFLINE)."""
     from huggingface_hub import HfApi, constants
 
-    if ref.kind == "catalogue" or constants.HF_HUB_OFFLINE or _is_commit_sha(ref.revision):
+    if ref.kind == "catalogue" or constants.HF_HUB_OFFLINE or is_commit_sha(ref.revision):
         return ""
     try:
         with retry_warnings_silenced(), _bounded_timeouts():
@@ -118,10 +118,6 @@ def _why_unreachable(ref: ModelRef) -> str:
     except Exception as err:  # whatever it is, the download that follows says it again or uses the cache
         return f"{type(err).__name__}: {_first_line(err)}"
     return ""
-
-
-def _is_commit_sha(revision: str | None) -> bool:
-    return revision is not None and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 def catalogue_entry(name: str) -> CatalogueModel:

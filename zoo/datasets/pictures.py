@@ -31,15 +31,14 @@ def to_array(
     from PIL import Image
 
     out, first = None, None  # filled in place: no per-image float arrays, no copy to stack them
-    guessed = False
+    guessed = channels is None
     for i, (image, name) in enumerate(zip(images, names, strict=True)):
         if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
             # converting to 8 bits would silently turn NaN and infinities into ordinary pixels
             raise InvalidInputError(f"image {name} has NaN or infinite pixel values")
-        if first is None and channels is None:
+        if channels is None:
             channels = 1 if image.mode in GREY_MODES else 3
-            guessed = True
-        elif channels == 1 and guessed and image.mode not in GREY_MODES:
+        elif guessed and channels == 1 and image.mode not in GREY_MODES:
             raise InvalidInputError(
                 f"images differ in colour ({first[0]} is grey, {name} is {image.mode}); "
                 "pass the option channels=3 (or channels=1 for grey)"
