@@ -55,3 +55,15 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=_DTYPES[precision])
+
+
+def check_speed_options(device: torch.device, channels_last: bool, compiled: bool) -> None:
+    """Refuse speed options that torch cannot run together on `device`. Its compiler assumes
+    a convolution's backward returns contiguous gradients, while cuda's and mps's return
+    channels-last ones for channels-last inputs (pytorch/pytorch#171622; seen with torch 2.11
+    on an H200), so such a run fails at its first step, deep inside the compiled code."""
+    if channels_last and compiled and device.type in ("cuda", "mps"):
+        raise InvalidInputError(
+            f"train.channels_last and train.compile fail together on {device.type} (a torch compiler "
+            "bug, pytorch/pytorch#171622): drop one of them"
+        )

@@ -32,7 +32,7 @@ from zoo import atomic, distributed, modelfile
 from zoo.background_writes import BackgroundWriter
 from zoo.checkpoint import CHECKPOINT_FILE, checkpoint_bytes, load_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
-from zoo.devices import autocast, resolve_device, seeded
+from zoo.devices import autocast, check_speed_options, resolve_device, seeded
 from zoo.distributed import World
 from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, StorageError, TrainingError
 from zoo.factory import family_class
@@ -242,6 +242,8 @@ class Trainer:
     # ---------------------------------------------------------------- setup
     def _build(self) -> None:
         recipe = self.recipe
+        stages = family_class(recipe.family).stages
+        check_speed_options(self.device, recipe.train.channels_last, any(recipe.stage_train(s).compile for s in stages))
         self.data: Splits = load_dataset(recipe.data)
         self.data_digest = self.data.digest()
         trained_on = (self.resume_state or {}).get("data_sha256", self.data_digest)

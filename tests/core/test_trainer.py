@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import zoo
 from tests.conftest import TINY
 from zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from zoo.devices import check_speed_options
 from zoo.errors import InvalidInputError, NotFoundError, TrainingError, ZooError
 from zoo.modelfile import WEIGHTS_FILE
 from zoo.progress import Reporter
@@ -97,6 +98,22 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tiny_run, tmp_
     assert_same_weights(tiny_run.path, resumed.path)
     assert resumed.metrics == tiny_run.metrics
     assert [r["nelbo"] for r in eval_records(resumed.path)] == [r["nelbo"] for r in eval_records(tiny_run.path)]
+
+
+def test_channels_last_with_compile_is_refused_where_torch_cannot_compile_it(tmp_path, monkeypatch):
+    """pytorch/pytorch#171622: on cuda and mps, a compiled channels-last convolution's backward
+    fails at the first step. The trainer refuses before it touches the device or makes a folder
+    (so a cuda device object stands in for a GPU here; tests/gpu has the same on one)."""
+    monkeypatch.setattr("zoo.trainer.resolve_device", lambda name: torch.device("cuda"))
+    with pytest.raises(InvalidInputError, match="pytorch/pytorch#171622"):
+        zoo.train("vae", overrides=["train.channels_last=true", "train.compile=true"], out=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()
+    for device in ("cuda", "cuda:1", "mps"):
+        with pytest.raises(InvalidInputError, match=r"channels_last and train.compile fail together on \w+ .*#171622"):
+            check_speed_options(torch.device(device), channels_last=True, compiled=True)
+    check_speed_options(torch.device("cpu"), channels_last=True, compiled=True)  # runs there (bench/)
+    check_speed_options(torch.device("cuda"), channels_last=True, compiled=False)
+    check_speed_options(torch.device("cuda"), channels_last=False, compiled=True)
 
 
 def test_held_out_evaluation_runs_in_the_training_precision(tmp_path):
