@@ -22,7 +22,8 @@ pythae's NormalSampler, and of the default gan and vqvae), target (the default r
 ships against pythae's own nets), startup, profile (where a step's time goes, in float32,
 with bf16 + channels_last, and fastest), loading (µs per image for zoo's `folder:` loader on
 PNG files, against decoding them in one thread and in a pool of threads).
-Prints a table and merges the figures into bench/train_speed.json.
+Prints a table and merges the figures into bench/train_speed.json (train_speed_cuda.json
+for --device cuda).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -87,6 +89,21 @@ def bench_vae():
     return zoo.create("vae", {**zoo.load_recipe("vae").model, "latent_dim": LATENT})
 
 
+def init_device(device: str) -> None:
+    """Start CUDA before the clock, as the bare loop and pythae do when they move their model."""
+    import torch
+
+    torch.empty(0, device=device)
+
+
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work: a timed call returns before its kernels end."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -109,6 +126,7 @@ def worker_zoo(args) -> dict:
     overrides += [f"train.{k}" for k in args.option]
     with tempfile.TemporaryDirectory() as out:
         zoo.load_dataset("mnist-5k")
+        init_device(args.device)
         start = time.perf_counter()
         run = zoo.train("vae", epochs=args.epochs, seed=SEED, overrides=overrides, out=out, device=args.device)
         seconds = time.perf_counter() - start
@@ -275,7 +293,7 @@ def worker_flops(args) -> dict:
     return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": rates}
 
 
-def sampling_rates(calls: dict, rounds: int) -> dict[str, float]:
+def sampling_rates(calls: dict, rounds: int, device: str) -> dict[str, float]:
     """Samples/s of each sampler in `calls` (label → (call, samples per call)): one warm-up
     call each, then `rounds` rounds that call each once, so drifts in machine load hit all
     alike; the median of each."""
@@ -284,8 +302,10 @@ def sampling_rates(calls: dict, rounds: int) -> dict[str, float]:
         call()
     for _ in range(rounds):
         for label, (call, _) in calls.items():
+            synchronize(device)
             start = time.perf_counter()
             call()
+            synchronize(device)
             seconds[label].append(time.perf_counter() - start)
     return {label: n / statistics.median(seconds[label]) for label, (_, n) in calls.items()}
 
@@ -309,7 +329,10 @@ def worker_sampling(args) -> dict:
     for family, n in (("gan", SAMPLES), ("vqvae", SAMPLES // 10)):
         model = zoo.create(family, zoo.load_recipe(family).model).to(args.device).eval()
         recipes[f"zoo {family}"] = (functools.partial(model.sample, n), n)
-    return {"same nets": sampling_rates(same_nets, rounds=15), "default recipes": sampling_rates(recipes, rounds=3)}
+    return {
+        "same nets": sampling_rates(same_nets, rounds=15, device=args.device),
+        "default recipes": sampling_rates(recipes, rounds=3, device=args.device),
+    }
 
 
 def worker_pythae_sampling(args) -> dict:
@@ -318,7 +341,7 @@ def worker_pythae_sampling(args) -> dict:
 
     sampler = NormalSampler(pythae_vae(pythae_nets=False).to(args.device).eval())
     call = functools.partial(sampler.sample, num_samples=SAMPLES, batch_size=SAMPLES, return_gen=True)
-    return {"same nets": sampling_rates({"pythae": (call, SAMPLES)}, rounds=15)}
+    return {"same nets": sampling_rates({"pythae": (call, SAMPLES)}, rounds=15, device=args.device)}
 
 
 def worker_profile(args) -> dict:
@@ -451,12 +474,20 @@ PROCESS_START = time.perf_counter()
 DEVICE = "cpu"  # set by --device: every worker trains there
 
 
+class WorkerFailed(Exception):
+    """A worker process exited with an error; `reason` is the last line it wrote."""
+
+    def __init__(self, name: str, stderr: str):
+        super().__init__(f"worker {name} failed:\n{stderr[-3000:]}")
+        self.reason = (stderr.strip().splitlines() or ["no output"])[-1]
+
+
 def run_worker(name: str, epochs: int, python: str = sys.executable, extra: list[str] | None = None) -> dict:
     command = [python, str(Path(__file__).resolve()), "worker", name, "--epochs", str(epochs), "--device", DEVICE]
     command += extra or []
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if result.returncode != 0:
-        raise SystemExit(f"worker {name} failed:\n{result.stderr[-3000:]}")
+        raise WorkerFailed(name, result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -505,11 +536,15 @@ def cpu_model() -> str:
 
 
 PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile", "loading")
-REPORT = HERE / "train_speed.json"
+
+
+def report_path() -> Path:
+    """The figures of DEVICE's runs: the CPU's and a GPU's are kept apart."""
+    return HERE / ("train_speed.json" if DEVICE == "cpu" else f"train_speed_{DEVICE.replace(':', '')}.json")
 
 
 def _saved_report() -> dict:
-    return json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    return json.loads(report_path().read_text()) if report_path().exists() else {}
 
 
 def main() -> None:
@@ -519,12 +554,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", help="where every system trains: cpu or cuda")
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="SYSTEM", help="leave a system out of the throughput part"
+    )
     options = parser.parse_args()
     global DEVICE
     DEVICE = options.device
     unknown = set(options.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    unknown = set(options.skip) - set(benchmark_systems(0, "", Path()))
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     parts = options.parts or PARTS
     epochs, repeats = (2, 1) if options.quick else (options.epochs, options.repeats)
     if "startup" in parts:
@@ -537,8 +578,17 @@ def main() -> None:
     export_data(data)
     report = _saved_report()
     report.update({"batch_size": BATCH, "threads": os.cpu_count(), "device": DEVICE, "cpu": cpu_model()})
+    if DEVICE != "cpu":
+        import torch
+
+        report["gpu"] = torch.cuda.get_device_name(torch.device(DEVICE))
+
+    def save(figures: dict) -> None:
+        report.update(figures)
+        report_path().write_text(json.dumps(report, indent=2) + "\n")
+
     measures = {
-        "throughput": lambda: report.update(measure_throughput(epochs, repeats, pythae_python, data)),
+        "throughput": lambda: measure_throughput(epochs, repeats, pythae_python, data, save, options.skip),
         "pairs": lambda: report.update(pairs=measure_pairs(epochs, repeats + repeats % 2, pythae_python, data)),
         "flops": lambda: report.update(flops=measure_flops(report["throughput"])),
         "sampling": lambda: report.update(sampling=measure_sampling(repeats, pythae_python)),
@@ -555,8 +605,11 @@ def main() -> None:
     }
     for part in PARTS:
         if part in parts:
-            measures[part]()
-            REPORT.write_text(json.dumps(report, indent=2) + "\n")  # after each part: a late failure keeps it
+            try:
+                measures[part]()
+            except WorkerFailed as err:
+                raise SystemExit(str(err)) from None
+            save({})  # after each part: a late failure keeps it
     print_report(report)
 
 
@@ -590,17 +643,35 @@ def benchmark_systems(epochs: int, pythae_python: str, data: Path) -> dict:
     return systems
 
 
-def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path) -> dict:
+def measure_throughput(
+    epochs: int, repeats: int, pythae_python: str, data: Path, save: Callable, skip: Sequence[str] = ()
+) -> None:
     """images/s of every system (median over interleaved rounds) and its ratios to the bare
     loop and to pythae (each the median of the ratios within a round: a round runs every
     system back to back, under much the same machine load, and a load spike spoils one
-    round's ratios, not the median)."""
+    round's ratios, not the median). The figures of the rounds so far are saved after each.
+    A speed option that fails (a torch version's compiler can) is reported and left out, as
+    are the systems in `skip`."""
     systems = benchmark_systems(epochs, pythae_python, data)
-    labels = list(systems)
+    labels = [label for label in systems if label not in skip]
     runs: dict[str, list[dict]] = {label: [] for label in labels}
+    failed: dict[str, str] = {}
     for r in range(repeats):  # interleaved, each round starting one system later
         for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
-            runs[label].append(systems[label]())
+            if label in failed:
+                continue
+            try:
+                runs[label].append(systems[label]())
+            except WorkerFailed as err:
+                if label in dict(REFERENCES).values() or label == "zoo fp32":  # every ratio needs these
+                    raise
+                failed[label] = err.reason
+                del runs[label]
+        save({"epochs": epochs, "throughput": summarise_rounds(runs), "throughput_failed": failed})
+
+
+def summarise_rounds(runs: dict[str, list[dict]]) -> dict:
+    """Each system's median images/s, −ELBO and peak RSS, and its ratios to the references."""
 
     def rates(label: str) -> list[float]:
         return [images_per_s(run) for run in runs[label]]
@@ -616,7 +687,7 @@ def measure_throughput(epochs: int, repeats: int, pythae_python: str, data: Path
             **{ref: statistics.median(ratios) for ref, ratios in vs.items()},
             **{f"{ref}_range": [min(ratios), max(ratios)] for ref, ratios in vs.items()},
         }
-    return {"epochs": epochs, "throughput": summary}
+    return summary
 
 
 # (system, the system it is compared with): the headline ratios, and what torch's fused Adam
@@ -733,6 +804,8 @@ def print_report(report: dict) -> None:
             f"{label:<18}{row['images_per_s']:>10.0f}{row['vs_bare']:>8.2f}{row['vs_pythae']:>10.2f}"
             f"{f'{low:.2f}–{high:.2f}':>13}{row['nelbo']:>12.1f}{row['peak_rss_mb']:>13.0f}"
         )
+    for label, reason in report.get("throughput_failed", {}).items():
+        print(f"{label:<18}failed: {reason[:200]}")
     for name, pair in report.get("pairs", {}).items():
         low, high = pair["range"]
         interval = f"95% interval {pair['ci95'][0]:.2f}–{pair['ci95'][1]:.2f}, " if "ci95" in pair else ""
