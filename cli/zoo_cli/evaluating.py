@@ -64,12 +64,36 @@ def evaluate(
     splits = model_data(net, folder, data)
     settings = EvalSettings(nll_k=nll_k, nll_examples=nll_examples, fid_samples=fid_samples, seed=seed)
     report = run_evaluation(net, splits, groups, settings, reference=str(parse_model_ref(model, revision)))
-    written = report.write(target) if target else None
+    if target:
+        report, note = _add_to_earlier(report, target)
+        written = f"wrote {report.write(target)}{note}"
+    else:
+        written = "not written: MODEL is not a local folder (pass -o PATH to keep it)"
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     _print_table(report)
-    click.echo(f"wrote {written}" if written else "not written: MODEL is not a local folder (pass -o PATH to keep it)")
+    click.echo(written)
+
+
+def _add_to_earlier(report, target):
+    """The report to write at `target`, with the groups of the eval report already there that
+    this run did not repeat (`EvalReport.adding_to`), and a note on what became of that one."""
+    from zoo.errors import CorruptFileError
+    from zoo.evaluation.report import read_eval_file, why_apart
+
+    try:
+        earlier = read_eval_file(target)
+    except CorruptFileError:
+        return report, f" (replacing {target.name}, which was not a zoo eval report)"
+    if earlier is None:
+        return report, ""
+    apart = why_apart(earlier, report)
+    if apart:
+        return report, f" (replacing the earlier {target.name}: {apart})"
+    combined = report.adding_to(earlier)
+    kept = [g for g in combined.groups if g not in report.groups]
+    return combined, f" (with the earlier figures of {', '.join(kept)})" if kept else ""
 
 
 def _target(output: str | None, model: str, revision: str | None):

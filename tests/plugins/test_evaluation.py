@@ -89,6 +89,36 @@ def test_pushed_card_carries_the_eval_metrics(vae_eval, tmp_path):
     assert f"value: {round(document['metrics']['nll'], 4)}" in card and "name: test nll" in card
 
 
+def test_a_partial_eval_adds_its_figures_to_the_eval_json_of_the_same_weights(vae_eval, cli, tmp_path):
+    """`-m nll` after a full eval keeps the other groups' figures and the settings that made
+    them (here --fid-samples 1000); a seed that differs, which made them too, replaces the
+    document, as do other weights, and the note says so."""
+    from zoo.evaluation.report import EvalReport, why_apart
+
+    run, _, document = vae_eval
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    result = cli("eval", str(copy), "-m", "nll", "--nll-k", "20")
+    assert result.exit_code == 0, result.output
+    assert "(with the earlier figures of family, recon, fid, probe)" in result.output
+    after = json.loads((copy / "eval.json").read_text())
+    assert after["groups"] == document["groups"] and after["skipped"] == document["skipped"]
+    assert after["settings"] == {**document["settings"], "nll_k": 20}
+    changed = {k for k, v in document["metrics"].items() if after["metrics"][k] != v}
+    assert changed == {"nll", "nll_stderr", "bits_per_dim"} and after.keys() == document.keys()
+
+    result = cli("eval", str(copy), "-m", "recon", "--seed", "1")
+    assert "(replacing the earlier eval.json: it was made with seed 0, and this run with 1)" in result.output
+    assert json.loads((copy / "eval.json").read_text())["groups"] == ["recon"]
+    other = EvalReport(**{k: v for k, v in document.items() if k not in ("format", "zoo_version")})
+    assert why_apart({**document, "weights_sha256": "0" * 64}, other) == "it was of other weights"
+    assert why_apart(document, other) is None
+
+    (copy / "eval.json").write_text("{")
+    result = cli("eval", str(copy), "-m", "recon")
+    assert "(replacing eval.json, which was not a zoo eval report)" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -17,7 +17,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +67,68 @@ class EvalReport:
         document["metrics"] = {k: document["metrics"][k] for k in sorted(document["metrics"])}
         return document
 
+    def adding_to(self, earlier: dict[str, Any] | None) -> EvalReport:
+        """This report with the groups of `earlier` (an eval.json document) that it did not
+        run, when their figures and these can stand in one document (`why_apart` is None);
+        else this report alone. So `zoo eval -m nll` after a full `zoo eval` keeps the other
+        groups' figures, and the settings they were made with."""
+        if earlier is None or why_apart(earlier, self) is not None:
+            return self
+        kept = _kept_groups(earlier, self)
+        settings = dict(self.settings)
+        for key, value in earlier["settings"].items():
+            if set(_SETTING_GROUPS.get(key, GROUPS)) <= set(kept):  # it made only kept figures
+                settings[key] = value
+        return replace(
+            self,
+            groups=[g for g in GROUPS if g in self.groups or g in kept],
+            metrics={**earlier["metrics"], **self.metrics},
+            settings=settings,
+            skipped={g: r for g, r in {**earlier["skipped"], **self.skipped}.items() if g not in self.groups + kept},
+        )
+
     def write(self, path: str | os.PathLike) -> Path:
         """The document as JSON at `path` (a model folder's eval.json: the only file that eval
         writes there), written atomically."""
         return atomic.write_output(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
 
 
+#: The settings that change the figures of some groups only; any other changes every group's.
+_SETTING_GROUPS = {"nll_k": ("nll",), "nll_examples": ("nll",), "fid_samples": ("fid",), "feature_net": ("fid",)}
+
+
+def why_apart(earlier: dict[str, Any], report: EvalReport) -> str | None:
+    """Why the figures of `earlier` (an eval.json document) cannot join those of `report` in
+    one document, or None when they can: other weights, data or split, or a setting that made
+    both a figure of `report` and one kept from `earlier` (of a group `report` did not run)
+    with two values."""
+    for key, what in (("weights_sha256", "weights"), ("data", "data"), ("split", "split"), ("examples", "examples")):
+        if earlier.get(key) != getattr(report, key):
+            return f"it was of other {what}"
+    settings, groups, skipped = earlier.get("settings"), earlier.get("groups"), earlier.get("skipped", {})
+    if not (isinstance(settings, dict) and isinstance(groups, list) and isinstance(skipped, dict)):
+        return "it lacks its settings, groups or skipped groups"
+    kept = _kept_groups(earlier, report)
+    for key, value in report.settings.items():
+        affects = set(_SETTING_GROUPS.get(key, GROUPS))
+        if key in settings and settings[key] != value and affects & set(kept) and affects & set(report.groups):
+            return f"it was made with {key} {settings[key]}, and this run with {value}"
+    return None
+
+
+def _kept_groups(earlier: dict[str, Any], report: EvalReport) -> list[str]:
+    return [g for g in GROUPS if g in earlier["groups"] and g not in report.groups]
+
+
 def read_eval(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The eval.json of a model folder, or None when there is none; one that is there but not
+    """The eval.json of a model folder, or None when there is none (`read_eval_file`)."""
+    return read_eval_file(Path(folder) / EVAL_FILE)
+
+
+def read_eval_file(path: str | os.PathLike) -> dict[str, Any] | None:
+    """An eval report, or None when there is no file at `path`; one that is there but not
     zoo's eval report, or has a metric that is not a finite number, is a CorruptFileError."""
-    path = Path(folder) / EVAL_FILE
+    path = Path(path)
     if not path.is_file():
         return None
     try:
