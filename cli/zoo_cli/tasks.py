@@ -87,10 +87,14 @@ def interpolate(model, start, end, index, rows, steps, output, data, device, rev
 
 def _restoration_inputs(model, device, revision, data, count, command):
     """The model (one that reconstructs images) and the first COUNT test images, for denoise and inpaint."""
+    from zoo.family import check_unit_interval
+
     net, folder = load_model(model, device, revision)
     require(net, "reconstruct")
     require_images(net, command)
-    return net, model_data(net, folder, data).test.head(count)
+    splits = model_data(net, folder, data)
+    check_unit_interval(splits, f"{command} works on images in [0, 1] (its corruption and PSNR assume them)")
+    return net, splits.test.head(count)
 
 
 @click.command()

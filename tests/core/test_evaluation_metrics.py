@@ -53,6 +53,15 @@ def test_reconstruction_metrics_of_known_errors():
     assert noisy["ssim"] < shifted["ssim"] < 1.0
 
 
+def test_reconstruction_of_data_outside_the_unit_interval_has_its_own_mse_and_no_psnr():
+    """Standardised vectors: no peak for PSNR, and clamping to [0, 1] would count wrong errors."""
+    x = torch.randn(50, 30, generator=torch.Generator().manual_seed(0))
+    metrics = reconstruction_metrics(x, x + 0.5)
+    assert metrics == {"mse": pytest.approx(0.25)}
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert set(reconstruction_metrics(images, images)) == {"mse"}
+
+
 def test_probe_reads_separable_codes_and_not_random_labels():
     codes = torch.cat([gaussian(200, [4.0 * c, 0.0], [1.0, 1.0], seed=c) for c in range(3)])
     labels = torch.arange(3).repeat_interleave(200)

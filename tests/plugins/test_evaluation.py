@@ -168,6 +168,17 @@ def test_denoise_restores_noisy_digits_with_a_denoising_ae(short_run, cli, tmp_p
     assert_readable(out, rows=3, columns=16)
 
 
+@pytest.mark.parametrize("task", ["denoise", "inpaint"])
+def test_restoration_refuses_images_outside_the_unit_interval(short_run, tmp_path, task):
+    """Their noise, masks and PSNR assume images in [0, 1]; an autoencoder takes other data."""
+    wide = np.random.default_rng(0).uniform(-1, 1, (40, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "wide.npy", wide)
+    out = tmp_path / "out.png"
+    completed = run_zoo(task, str(short_run("ae").path), "--data", f"npy:{tmp_path / 'wide.npy'}", "-o", str(out))
+    assert completed.returncode == 2 and not out.exists()
+    assert_one_line_error(completed.stderr, "has values in -0.99", f"{task} works on images in [0, 1]")
+
+
 def test_inpaint_fills_missing_pixels_far_better_than_grey(short_run, cli, tmp_path):
     out = tmp_path / "inpaint.png"
     result = cli("inpaint", str(short_run("vae").path), "--mask", "random", "-n", "16", "-o", str(out))
