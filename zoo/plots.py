@@ -83,10 +83,16 @@ def signal_plot(
 
 
 def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, title: str = "") -> Path:
-    """A scatter plot of codes (N, D) in 2-D, coloured by class: the codes themselves when
-    D = 2, else their first two principal components (the share of variance they hold is shown)."""
+    """A scatter plot of continuous codes (N, D) in 2-D, coloured by class: the codes themselves
+    when D = 2, else their first two principal components (the share of variance they hold is
+    shown)."""
     from zoo.errors import InvalidInputError
 
+    if not codes.is_floating_point():
+        raise InvalidInputError(
+            "these codes are discrete (indices into a codebook): a map of them would place them by "
+            "index number, which means nothing"
+        )
     plt = pyplot()
     flat = codes.detach().flatten(1).double().cpu().numpy()
     if flat.shape[1] < 2:

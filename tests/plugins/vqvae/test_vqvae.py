@@ -95,6 +95,14 @@ def test_sample_and_reconstruct_from_the_run_folder(run, cli, tmp_path):
     assert Image.open(tmp_path / "s.png").size[0] > 28 and Image.open(tmp_path / "r.png").size[0] > 28
 
 
+def test_a_map_of_its_discrete_codes_is_refused(run, tmp_path):
+    """PCA of codebook indices would order the codes by index number."""
+    out = tmp_path / "latents.png"
+    completed = run_zoo("plot", str(run.path), "latents", "-o", str(out))
+    assert completed.returncode == 2 and not out.exists()
+    assert_one_line_error(completed.stderr, "discrete", "indices into a codebook")
+
+
 def test_sample_takes_prior_settings_and_refuses_ones_that_change_the_networks(run, cli, tmp_path):
     import numpy as np
     from PIL import Image
