@@ -128,6 +128,6 @@ def make_plugin_env(
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
-    (info / "RECORD").write_text("")
+    (info / "RECORD").write_text("".join(f"{m}.py,,\n" for m in [module, *(extra_modules or {})]))
     path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return {"PYTHONPATH": path}

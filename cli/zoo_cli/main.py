@@ -12,13 +12,15 @@ import click
 from zoo import __version__
 from zoo.errors import ZooError
 
+EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
 class ZooGroup(click.Group):
-    """Turns zoo's errors and usage errors into one red line and exit code 2 (tracebacks only
-    with --debug)."""
+    """Turns zoo's errors and usage errors into one red line and exit code 2, and any other
+    exception into one line naming the package whose code raised it and exit code 1
+    (tracebacks only with --debug)."""
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         with usage_errors_in_one_line():  # zoo's own options (a command's are parsed in invoke)
@@ -36,10 +38,19 @@ class ZooGroup(click.Group):
             if debugging(ctx):
                 raise
             fail("aborted", code=EXIT_INTERRUPTED)
-        except (MemoryError, RuntimeError) as err:
-            if debugging(ctx) or not out_of_memory(err):
+        except click.ClickException:
+            raise
+        except Exception as err:
+            if debugging(ctx) or isinstance(err, (click.exceptions.Exit, click.exceptions.Abort)):
                 raise
-            fail(f"out of memory: {str(err).splitlines()[0] if str(err) else 'an allocation failed'} (smaller sizes?)")
+            if out_of_memory(err):
+                fail(f"out of memory: {first_line(err) or 'an allocation failed'} (smaller sizes?)")
+            package, place = culprit(err)
+            fail(
+                f"{package} failed at {place}: {type(err).__name__}: {first_line(err)} "
+                f"(a bug in {package}; zoo --debug shows the traceback)",
+                code=EXIT_BUG,
+            )
 
 
 @contextlib.contextmanager
@@ -53,6 +64,37 @@ def usage_errors_in_one_line() -> Iterator[None]:
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx else "zoo"
         fail(f"{err.format_message().rstrip('.')} (see {where} --help)")
+
+
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def culprit(err: BaseException) -> tuple[str, str]:
+    """The package whose code raised `err` and where ("module line N"): the innermost frame in
+    zoo or in a package that provides zoo plugins, so a plugin's bug is put down to it even
+    when it fails inside torch."""
+    import importlib.metadata
+    import traceback
+
+    points = [ep for group in ("zoo.families", "zoo.datasets") for ep in importlib.metadata.entry_points(group=group)]
+    plugins = {"zoo"} | {ep.dist.name for ep in points if ep.dist}
+    # top-level module → the plugin-providing package that installed it ("" for others)
+    owners = {
+        module: next((p for p in packages if p in plugins), "")
+        for module, packages in importlib.metadata.packages_distributions().items()
+    }
+    for ep in points:  # also where a package's file list does not name its modules
+        top = ep.module.split(".")[0]
+        owners[top] = owners.get(top) or (ep.dist.name if ep.dist else "")
+    owners.update(zoo="zoo", zoo_cli="zoo")
+    for frame, line in reversed(list(traceback.walk_tb(err.__traceback__))):
+        module = frame.f_globals.get("__name__", "")
+        owner = owners.get(module.split(".")[0])
+        if owner:
+            return (owner if owner == "zoo" else f"plugin package '{owner}'"), f"{module} line {line}"
+    return "zoo", "an unknown place"
 
 
 def out_of_memory(err: BaseException) -> bool:

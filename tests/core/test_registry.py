@@ -314,3 +314,39 @@ def test_plugin_check_and_train_refuse_recipes_that_cannot_be_trained(tmp_path):
     assert not (tmp_path / "runs").exists()
     listed = run_zoo("list", "--json", env=env)
     assert listed.returncode == 0 and "typo-vae" in listed.stdout
+
+
+BUGGY_PLUGIN_MODEL = """
+import torch
+from zoo_vae.model import VAE
+
+
+class Model(VAE):
+    name = "buggy-vae"
+
+    def loss(self, batch):
+        return torch.ones(3) @ torch.ones(4)  # torch raises: the bug is the plugin's
+"""
+
+
+def test_a_bug_in_a_plugin_is_one_line_that_names_its_package_and_place(tmp_path):
+    """Not a traceback through zoo's trainer, which would read as zoo's fault: the innermost
+    frame of the plugin's code, its package, exit code 1; --debug shows the traceback."""
+    env = make_plugin_env(
+        tmp_path / "plugin",
+        "zoo-buggy-vae",
+        RECIPE_PLUGIN.format(name="buggy-vae", module="zoo_buggy_vae", recipes="zoo_vae.recipes"),
+        "[zoo.families]\nbuggy-vae = zoo_buggy_vae:family\n",
+        extra_modules={"zoo_buggy_vae_model": BUGGY_PLUGIN_MODEL},
+    )
+    args = ("train", "buggy-vae", "-e", "1", "--out", str(tmp_path / "runs"))
+    completed = run_zoo(*args, env=env)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    last = completed.stderr.strip().splitlines()[-1]  # after the run's header line
+    assert_one_line_error(
+        last,
+        "plugin package 'zoo-buggy-vae' failed at zoo_buggy_vae_model line 10: RuntimeError: inconsistent tensor size",
+        "zoo --debug shows the traceback",
+    )
+    debug = run_zoo("--debug", *args, env=env)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "zoo_buggy_vae_model.py" in debug.stderr
