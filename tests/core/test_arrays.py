@@ -53,6 +53,35 @@ def test_csv_with_a_header_and_a_named_label_column(tmp_path):
     assert torch.equal(by_index.test.x, splits.test.x)
 
 
+def test_the_row_index_pandas_writes_is_left_out_and_another_unnamed_column_refused(tmp_path):
+    """`df.to_csv("t.csv")` writes an unnamed first column 0, 1, 2, …: read as a feature, it
+    told the model each row's position."""
+    rows = [f"{i},{i * 0.5},{-i},{'cat' if i % 2 else 'dog'}" for i in range(20)]
+    (tmp_path / "t.csv").write_text("\n".join([",a,b,kind", *rows]) + "\n")
+    splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=kind")
+    x = torch.cat([splits.train.x, splits.test.x])
+    assert splits.shape == (2,) and torch.equal(x[:, 1], -2 * x[:, 0])
+    (tmp_path / "u.csv").write_text("\n".join(["a,,kind", *(r.split(",", 1)[1] for r in rows)]) + "\n")
+    with pytest.raises(InvalidInputError, match=r"u.csv' has a column without a name in its header \(index 1\)"):
+        zoo.load_dataset(f"csv:{tmp_path / 'u.csv'}?label=kind")
+
+
+def test_a_csv_header_of_numbered_columns_is_a_header(tmp_path):
+    """Pixel columns named 0, 1, 2, … beside a word: the word above a number, or the label's name."""
+    lines = ["0,1,2,label"] + [f"{i / 20},{i / 40},{i / 80},{i % 2}" for i in range(20)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    for query in ("?label=label", "?label=-1"):
+        splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}{query}")
+        assert splits.shape == (3,) and len(splits.train) + len(splits.test) == 20
+    names = ["0,1,kind"] + [f"{i / 20},{i / 40},{'cat' if i % 2 else 'dog'}" for i in range(20)]
+    (tmp_path / "n.csv").write_text("\n".join(names) + "\n")
+    assert zoo.load_dataset(f"csv:{tmp_path / 'n.csv'}?label=kind").num_classes == 2
+    # A first data row with a missing value stays data, and is refused by its line.
+    (tmp_path / "m.csv").write_text("1.0,NA,3\n2.0,5.0,4\n3.0,6.0,5\n")
+    with pytest.raises(InvalidInputError, match=r"m.csv' line 1 column 1"):
+        zoo.load_dataset(f"csv:{tmp_path / 'm.csv'}")
+
+
 def test_csv_without_header_takes_a_label_index_and_integer_labels(tmp_path):
     (tmp_path / "t.csv").write_text("".join(f"{i / 10},{i % 3}\n" for i in range(30)))
     splits = zoo.load_dataset(f"csv:{tmp_path / 't.csv'}?label=-1")

@@ -6,7 +6,10 @@
     csv:table.csv?label=target    float columns; the column `label` (a header name, or an index
                                   such as -1) holds the class labels, numbers or names
 
-A CSV's first row is a header when none of its cells is a number. `test_fraction` of the rows
+A CSV's first row is a header when none of its cells is a number, or when a cell of it is a
+word above a number, or the label's name (column names that are numbers, such as pixel
+indices). An unnamed first column counting 0, 1, 2, … is the row index pandas writes, and is
+left out; another unnamed column is refused. `test_fraction` of the rows
 (per class, when labelled) is held out with a seeded split; `standardize=true` scales every
 feature (channel, for signals) to mean 0 and std 1 with the training split's statistics.
 Files are refused with one line when they cannot be used: unreadable, empty, not numeric,
@@ -57,7 +60,7 @@ def load_csv(
 ):  # -> Splits
     rows = _read_csv_rows(path)
     first = rows[0][1]
-    header = first if not any(_is_number(cell) for cell in first) else None
+    header = first if _is_header(first, rows[1][1] if len(rows) > 1 else None, label) else None
     body = rows[1:] if header is not None else rows
     if not body:
         raise InvalidInputError(f"'{path}' has no data rows")
@@ -66,7 +69,13 @@ def load_csv(
         if len(row) != width:
             raise InvalidInputError(f"'{path}' line {line} has {len(row)} columns, expected {width} (ragged CSV)")
     label_index = None if label is None else _column(label, header, width, path)
-    features = [c for c in range(width) if c != label_index]
+    skipped = {0} if _is_pandas_index(header, body) else set()
+    unnamed = [c for c in range(width) if header is not None and header[c] == "" and c not in skipped]
+    if unnamed:
+        raise InvalidInputError(
+            f"'{path}' has a column without a name in its header (index {unnamed[0]}); name or drop it"
+        )
+    features = [c for c in range(width) if c != label_index and c not in skipped]
     if not features:
         raise InvalidInputError(f"'{path}' has no feature columns besides the label")
     x = np.empty((len(body), len(features)), dtype=np.float64)
@@ -194,6 +203,21 @@ def _read_csv_rows(path: str) -> list[tuple[int, list[str]]]:
     if not rows:
         raise InvalidInputError(f"'{path}' is empty")
     return rows
+
+
+def _is_header(first: list[str], second: list[str] | None, label: str | int | None) -> bool:
+    """Whether a CSV's first row names its columns (see the module's docstring)."""
+    words = [not _is_number(c) and c.lower() not in MISSING_CELLS for c in first]
+    if not any(_is_number(c) for c in first):
+        return True
+    if isinstance(label, str) and not _is_number(label) and label in first:
+        return True
+    return second is not None and any(w and _is_number(c) for w, c in zip(words, second, strict=False))
+
+
+def _is_pandas_index(header: list[str] | None, body: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first column is the row index that pandas' to_csv writes: unnamed, 0, 1, 2, …"""
+    return header is not None and header[0] == "" and [r[0] for _, r in body] == [str(i) for i in range(len(body))]
 
 
 def _is_number(cell: str) -> bool:
