@@ -87,6 +87,21 @@ def locate(source: str | os.PathLike, revision: str | None = None) -> Path:
     return _fetch(ref)[0]
 
 
+@contextlib.contextmanager
+def named_by_reference(ref: ModelRef, folder: Path) -> Iterator[None]:
+    """Errors about the files of `folder`, the Hub cache's copy of `ref`, name them by `ref`
+    (hf-hub:user/name@rev/config.json), not by the snapshot path deep in the cache; for a
+    local folder, as they are."""
+    try:
+        yield
+    except ZooError as err:
+        if ref.kind == "path":
+            raise
+        shown = f"{HUB_PREFIX}{ref}" if ref.kind == "hub" else str(ref)
+        err.args = tuple(a.replace(str(folder), shown) if isinstance(a, str) else a for a in err.args)
+        raise
+
+
 def pull(source: str, revision: str | None = None) -> Pulled:
     """Download a Hub repo or catalogue model into the cache and check it: the model folder's
     files are there, the checksum matches the catalogue, the family is installed, every tensor fits."""
@@ -100,8 +115,9 @@ def pull(source: str, revision: str | None = None) -> Pulled:
         raise InvalidInputError(f"'{source}' is {what}; `zoo pull` takes a Hub repo id or a catalogue name")
     unreachable = _why_unreachable(ref)
     folder, repo, digest = _fetch(ref)
-    load(folder)
-    family = read_metadata(folder)["family"]
+    with named_by_reference(ref, folder):
+        load(folder)
+        family = read_metadata(folder)["family"]
     return Pulled(folder, repo, folder.name, digest, family, ref.text if ref.kind == "catalogue" else "", unreachable)
 
 

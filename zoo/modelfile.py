@@ -108,22 +108,23 @@ def load(
     `settings` replace values of the saved config that the family lists in its `settings`:
     how it samples (`{"top_k": 5}` for a vqvae), never what it learned."""
     from zoo.devices import resolve_device
-    from zoo.hub import locate
-    from zoo.names import is_repo_id
+    from zoo.hub import locate, named_by_reference
+    from zoo.names import is_repo_id, parse_model_ref
 
     device = resolve_device(device)  # refused before anything is downloaded
     directory = locate(source, revision)
     if not directory.is_dir():
         hub = f" (for the Hub repo: hf-hub:{source})" if is_repo_id(str(source).partition("@")[0]) else ""
         raise NotFoundError(f"no model folder at '{source}'{hub}")
-    meta = read_metadata(directory)
-    cls = _installed_family(meta)
-    try:
-        config = cls.build_config(meta["config"])
-    except ZooError as err:
-        raise InvalidInputError(f"{directory / CONFIG_FILE}: {err}{_version_hint(meta)}") from None
-    model = cls(config)
-    load_weights(model, directory / WEIGHTS_FILE)
+    with named_by_reference(parse_model_ref(source, revision), directory):
+        meta = read_metadata(directory)
+        cls = _installed_family(meta)
+        try:
+            config = cls.build_config(meta["config"])
+        except ZooError as err:
+            raise InvalidInputError(f"{directory / CONFIG_FILE}: {err}{_version_hint(meta)}") from None
+        model = cls(config)
+        load_weights(model, directory / WEIGHTS_FILE)
     if settings:
         model = _with_settings(model, settings)
     return model.to(device).eval()

@@ -20,7 +20,8 @@ def load_model(model: str, device: str, revision: str | None, settings: tuple[st
     import zoo
     from zoo.devices import resolve_device
     from zoo.errors import InvalidInputError
-    from zoo.hub import locate
+    from zoo.hub import locate, named_by_reference
+    from zoo.names import parse_model_ref
     from zoo.recipes import apply_override
 
     values: dict[str, Any] = {}
@@ -31,7 +32,8 @@ def load_model(model: str, device: str, revision: str | None, settings: tuple[st
     if not isinstance(values.get("model", {}), dict):
         raise InvalidInputError("--set model=...: 'model' is a section of settings, not a value; use model.KEY=VALUE")
     folder = locate(model, revision)
-    return zoo.load(folder, device=resolve_device(device), settings=values.get("model")), folder
+    with named_by_reference(parse_model_ref(model, revision), folder):
+        return zoo.load(folder, device=resolve_device(device), settings=values.get("model")), folder
 
 
 def require(model: Any, capability: str) -> None:

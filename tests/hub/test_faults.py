@@ -97,3 +97,20 @@ def test_a_hub_that_answers_too_slowly_fails_within_the_timeout_and_leaves_the_c
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "did not answer within the timeout", "erin/slow", "TIMEOUT=1 s")
     assert cache_digests(home) == before
+
+
+def test_a_broken_model_on_the_hub_is_named_by_its_repo_not_by_the_cache_path(hub, tiny_run, tmp_path):
+    """The snapshot folder deep in the Hub cache means nothing to whoever typed the repo id."""
+    import json
+
+    files = publish(hub, "mallory/bad-config", tiny_run.path)
+    meta = json.loads(files["config.json"])
+    meta["config"]["latent_dim"] = 0
+    hub.add_commit("mallory/bad-config", "main", {"config.json": json.dumps(meta).encode()})
+    for args in (("pull", "mallory/bad-config"), ("sample", "mallory/bad-config", "-o", str(tmp_path / "s.png"))):
+        completed = run_zoo(*args)
+        assert completed.returncode == 2
+        assert_one_line_error(completed.stderr, "hf-hub:mallory/bad-config/config.json", "latent_dim must be ≥ 1")
+        assert "snapshots" not in completed.stderr
+    with pytest.raises(zoo.InvalidInputError, match="^hf-hub:mallory/bad-config/config.json: model.latent_dim"):
+        zoo.load("mallory/bad-config")
