@@ -39,6 +39,7 @@ ROWS = [
     ("FID, held-out real images (floor)", "fid_train_images"),
     ("FID, uniform noise images", "fid_noise"),
     ("precision / recall", "precision"),
+    ("density / coverage", "density"),
 ]
 
 
@@ -72,7 +73,8 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     print("| figure | value |\n|---|---|")
     for label, key in ROWS:
-        value = f"{metrics[key]:.3g} / {metrics['recall']:.3g}" if key == "precision" else f"{metrics[key]:.4g}"
+        second = {"precision": "recall", "density": "coverage"}.get(key)
+        value = f"{metrics[key]:.3g} / {metrics[second]:.3g}" if second else f"{metrics[key]:.4g}"
         print(f"| {label} | {value} |")
     print(f"\neval took {seconds:.0f} s; wrote {args.json}")
 
