@@ -42,10 +42,13 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """torch's global RNG seeded with `seed` inside; after it, every stream as it was before.
-    `torch.manual_seed` seeds the GPUs' generators too, so where CUDA is in use theirs are
-    restored as well, not only the CPU's (else each use would restart the GPU's noise)."""
+    `torch.manual_seed` seeds the GPUs' and MPS's generators too, so where they are in use
+    theirs are restored as well, not only the CPU's (else each use would restart their noise)."""
     gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=gpus):
+    with contextlib.ExitStack() as forks:
+        forks.enter_context(torch.random.fork_rng(devices=gpus))
+        if torch.backends.mps.is_available():
+            forks.enter_context(torch.random.fork_rng(devices=[0], device_type="mps"))
         torch.manual_seed(seed)
         yield
 
@@ -65,5 +68,5 @@ def check_speed_options(device: torch.device, channels_last: bool, compiled: boo
     if channels_last and compiled and device.type in ("cuda", "mps"):
         raise InvalidInputError(
             f"train.channels_last and train.compile fail together on {device.type} (a torch compiler "
-            "bug, pytorch/pytorch#171622): drop one of them"
+            "bug, pytorch/pytorch#171622): drop one of them, or train on the cpu (--device cpu)"
         )

@@ -81,17 +81,22 @@ class GaussianLatentConfig(ConvLatentConfig):
         )
 
 
+def check_likelihood_data(config: GaussianLatentConfig, data: Splits) -> None:
+    """Refuse data outside [0, 1] for a Bernoulli likelihood, in one line."""
+    if likelihood_for(config.likelihood, config.input_shape) == "bernoulli":
+        check_unit_interval(
+            data,
+            "model.likelihood is bernoulli, which takes values in [0, 1]: set model.likelihood=gaussian, "
+            "or scale the data to [0, 1]",
+        )
+
+
 class LatentFamily(Family):
     """A family with an encoder (posterior or point code), a decoder (likelihood) and a prior.
     Codes are posterior means; outputs (images, vectors, signals) are the decoder's means."""
 
     def check_data(self, data: Splits) -> None:
-        if likelihood_for(self.config.likelihood, self.config.input_shape) == "bernoulli":
-            check_unit_interval(
-                data,
-                "model.likelihood is bernoulli, which takes values in [0, 1]: set model.likelihood=gaussian, "
-                "or scale the data to [0, 1]",
-            )
+        check_likelihood_data(self.config, data)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

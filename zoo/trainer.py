@@ -6,8 +6,10 @@ optimiser and LR schedule per objective (timm's factories), then loops epochs â†
 objectives. After every epoch it gives the family the training split (`after_epoch`, for
 statistics such as the ae's latent Gaussian), evaluates on the test split (in the training
 precision), writes a sample grid, the model folder and a checkpoint. Checkpoints hold
-everything needed to continue bit for bit: weights, optimiser and EMA state, RNG states,
-position in the epoch.
+everything needed to continue bit for bit on the CPU: weights, optimiser and EMA state,
+RNG states, position in the epoch (GPU kernels are not deterministic by default, so a GPU
+run resumed matches an uninterrupted one up to rounding). A run resumes on another kind of
+device too: its RNG state for a generator it lacks is drawn afresh.
 """
 
 from __future__ import annotations
@@ -482,8 +484,8 @@ class Trainer:
             window_images += len(batch.x) * self.world.size
             logged = self.step % config.log_every == 0 or b == self.steps_per_epoch - 1
             if logged:
+                record = self._mean_over_ranks(sums, counts)  # waits for the window's steps to end
                 now = time.perf_counter()
-                record = self._mean_over_ranks(sums, counts)
                 self._check_finite_window(record, epoch)
                 record.update(self._learning_rates())
                 record["images_per_s"] = window_images / max(now - window_start, 1e-9)
@@ -759,7 +761,7 @@ class Trainer:
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict() if self.scaler else None,
-            "rng": self.world.gather(_rng_state()),
+            "rng": self.world.gather(_rng_state(self.device)),
         }
         if self.world.is_main:
             data = checkpoint_bytes(state)
@@ -796,10 +798,14 @@ class Trainer:
 
     def _restore_rng(self, states: list[dict[str, Any]]) -> None:
         """Each process's RNG states as the checkpoint holds them (one per process)."""
-        if len(states) == self.world.size:
-            _set_rng_state(states[self.world.rank])
-        else:  # another process count: same data order, fresh noise (not bit-exact)
-            _seed_everything(self.recipe.seed + self.world.rank + 7919 * self.step)
+        # Fresh noise where the checkpoint holds none for a generator, not that of the first
+        # steps again: another process count (same data order, not bit-exact), or a run
+        # trained on another kind of device (its CPU noise goes on; the accelerator's is new).
+        fresh = self.recipe.seed + self.world.rank + 7919 * self.step
+        if len(states) != self.world.size:
+            _seed_everything(fresh)
+        elif not _set_rng_state(states[self.world.rank], self.device):
+            torch.get_device_module(self.device.type).manual_seed(fresh)
 
     @contextlib.contextmanager
     def _sigint_stops_training(self):
@@ -880,23 +886,31 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    """The random states a step draws from: the CPU's, numpy's, Python's, and the generator
+    of the accelerator this process trains on (only its own: another machine may have more
+    or fewer GPUs, and this process's may have another index there)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type in ("cuda", "mps"):
+        state[device.type] = torch.get_device_module(device.type).get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> bool:
+    """Put back what `_rng_state` saved; False when it holds no state for `device`'s
+    generator (a run trained on another kind of device)."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type not in ("cuda", "mps"):
+        return True
+    saved = state.get(device.type)
+    if isinstance(saved, list):  # an older checkpoint's: every visible GPU's, by index
+        saved = saved[device.index or 0] if len(saved) > (device.index or 0) else None
+    if saved is None:
+        return False
+    torch.get_device_module(device.type).set_rng_state(saved, device)
+    return True
 
 
 def _remove_stale_temporaries(run_dir: Path) -> None:

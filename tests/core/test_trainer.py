@@ -116,6 +116,19 @@ def test_channels_last_with_compile_is_refused_where_torch_cannot_compile_it(tmp
     check_speed_options(torch.device("cuda"), channels_last=False, compiled=True)
 
 
+def test_a_checkpoint_holds_the_generator_of_its_own_device_and_a_resume_elsewhere_starts_it_afresh():
+    """A CPU run's checkpoint has no GPU state: resumed on a GPU, its generator is seeded
+    past the first steps' noise, not left at the seed's; the older form, a list of every
+    visible GPU's states, gives this process's GPU its own."""
+    from zoo.trainer import _rng_state, _set_rng_state
+
+    state = _rng_state(torch.device("cpu"))
+    assert set(state) == {"torch", "numpy", "python"}
+    assert _set_rng_state(state, torch.device("cpu"))
+    assert not _set_rng_state(state, torch.device("cuda"))  # touches no GPU: there is none here
+    assert not _set_rng_state({**state, "cuda": [torch.zeros(8, dtype=torch.uint8)]}, torch.device("cuda:1"))
+
+
 def test_held_out_evaluation_runs_in_the_training_precision(tmp_path):
     run = zoo.train("vae", overrides=[*TINY, "train.precision=bf16"], out=str(tmp_path))
     model, test = zoo.load(run.path), zoo.load_dataset("digits").test

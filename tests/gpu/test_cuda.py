@@ -102,6 +102,24 @@ def test_the_cli_samples_and_evaluates_on_the_gpu(tmp_path, cli):
     run = short_gpu_run(tmp_path, "vae")
     result = cli("sample", str(run.path), "-n", "16", "--device", "cuda", "-o", str(tmp_path / "s.png"))
     assert result.exit_code == 0, result.output
-    result = cli("eval", str(run.path), "--device", "cuda", "-m", "nll")
+    result = cli("eval", str(run.path), "--device", "cuda", "-m", "family,nll,recon", "--nll-k", "20")
     assert result.exit_code == 0, result.output
-    assert "nll" in result.output
+    metrics = json.loads((run.path / "eval.json").read_text())["metrics"]
+    assert {"nelbo", "nll", "mse", "psnr"} <= set(metrics)
+
+
+def test_a_run_resumes_on_another_kind_of_device(tmp_path):
+    """The checkpoint of a GPU run resumes on the CPU and that of a CPU run on the GPU."""
+    for first, then in (("cuda", "cpu"), ("cpu", "cuda")):
+        out = tmp_path / first
+        run = zoo.train("vae", overrides=[*SHORT, "train.epochs=1"], out=str(out), device=first)
+        resumed = zoo.train(resume=run.path, epochs=2, device=then)
+        assert resumed.steps == 2 * run.steps and resumed.metrics["nelbo"] < run.metrics["nelbo"]
+
+
+def test_density_and_coverage_of_gpu_features_equal_the_cpus():
+    from zoo.evaluation.samples import density_coverage
+
+    real, fake = (torch.randn(500, 16, generator=torch.Generator().manual_seed(s)) for s in (0, 1))
+    on_gpu = density_coverage(real.cuda(), fake.cuda())
+    assert on_gpu == pytest.approx(density_coverage(real, fake))

@@ -52,6 +52,23 @@ def test_eval_runs_every_group_that_applies_and_writes_only_eval_json(vae_eval):
     assert after == before
 
 
+def test_the_family_group_hands_the_model_its_test_batches_on_the_models_device(short_run, monkeypatch):
+    """Its test split stays on the CPU; on a GPU, batches left there failed in the first layer.
+    A model on the meta device stands in for one on a GPU."""
+    from zoo.evaluation.report import EvalSettings, _family
+
+    model = zoo.load(short_run("vae").path).to("meta")
+    seen = []
+
+    def evaluate_split(batches, stage, data_name):
+        seen.extend({b.x.device.type, b.y.device.type} for b in batches)
+        return {"nelbo": 0.0}
+
+    monkeypatch.setattr(model, "evaluate_split", evaluate_split)
+    _family(model, zoo.load_dataset("mnist-5k"), EvalSettings())  # the group alone: meta weights have no digest
+    assert seen and all(devices == {"meta"} for devices in seen)
+
+
 def test_importance_sampled_nll_is_below_the_single_sample_bound(vae_eval):
     metrics = vae_eval[2]["metrics"]
     assert metrics["nll"] < metrics["nelbo"] - 1  # K = 50 tightens the bound by more than a nat

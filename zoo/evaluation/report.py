@@ -161,6 +161,7 @@ def evaluate(
         raise InvalidInputError(
             f"data '{splits.name}' has shape {list(splits.shape)} but the model takes {list(model.config.input_shape)}"
         )
+    model.check_data(splits)  # what it was refused to train on it cannot be scored on
     unknown = [g for g in groups or () if g not in GROUPS]
     if unknown:
         raise InvalidInputError(f"unknown metric group '{unknown[0]}' (known: {', '.join(GROUPS)})")
@@ -241,7 +242,7 @@ def _not_applicable(group: str, model: Family, splits: Splits) -> str | None:
 def _family(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for stage in model.stages:
-        values = model.evaluate_split(_batches(splits.test, settings.batch_size), stage, splits.name)
+        values = model.evaluate_split(_batches(splits.test, settings.batch_size, model.device), stage, splits.name)
         for key, value in values.items():
             metrics[key if stage == model.stages[0] or key != "loss" else f"{stage}_loss"] = value
     return metrics
@@ -334,6 +335,8 @@ _RUNNERS: dict[str, Callable[[Family, Splits, EvalSettings], dict[str, float]]] 
 
 
 # helpers ----------------------------------------------------------------------------------
-def _batches(data: TensorData, size: int) -> Iterator[Batch]:
+def _batches(data: TensorData, size: int, device: torch.device | None = None) -> Iterator[Batch]:
+    """`data` in batches of `size`, moved to `device` when one is given."""
     for start in range(0, len(data), size):
-        yield data.batch(torch.arange(start, min(start + size, len(data))))
+        batch = data.batch(torch.arange(start, min(start + size, len(data))))
+        yield batch if device is None else Batch(batch.x.to(device), None if batch.y is None else batch.y.to(device))

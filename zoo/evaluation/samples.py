@@ -60,7 +60,7 @@ def density_coverage(real: Tensor, fake: Tensor, k: int = NEIGHBOURS) -> tuple[f
     precision 1.0 and density 1.0, but coverage 0.008 (training images: 0.88)."""
     real, fake = real.double(), fake.double()
     radii = _radii(real, k)
-    held, covered = 0.0, torch.zeros(len(real), dtype=torch.bool)
+    held, covered = 0.0, torch.zeros(len(real), dtype=torch.bool, device=real.device)
     for rows in fake.split(ROWS):
         inside = torch.cdist(rows, real) <= radii
         held += inside.sum().item()

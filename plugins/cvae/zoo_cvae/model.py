@@ -15,13 +15,14 @@ from zoo import (
     GaussianLatentConfig,
     InvalidInputError,
     LossOutput,
+    Splits,
     StandardNormal,
     check_codes,
     importance_sampled_nll,
     takes_batch,
 )
 from zoo.config import check
-from zoo.latent import build_decoder
+from zoo.latent import build_decoder, check_likelihood_data
 from zoo.likelihood import NLLEstimate
 from zoo.parts import gaussian_kl
 
@@ -58,8 +59,21 @@ class CVAE(Family):
         self.decoder = build_decoder(c, c.num_classes)
         self.prior = StandardNormal(c.latent_dim)
 
-    def condition(self, label: int | Tensor | None, n: int) -> Tensor:
-        """One-hot rows (n, num_classes) for `label` (an int or an (n,) tensor of class ids)."""
+    def check_data(self, data: Splits) -> None:
+        """Bernoulli data in [0, 1], and class ids the one-hot condition holds: checked once
+        here, as the training loss does not check each batch's (on a GPU, that would wait for
+        the GPU at every step)."""
+        check_likelihood_data(self.config, data)
+        for name, part in (("train", data.train), ("test", data.test)):
+            if part.y is not None and len(part.y) and int(part.y.max()) >= self.config.num_classes:
+                raise InvalidInputError(
+                    f"data '{data.name}' has class id {int(part.y.max())} in its {name} split; "
+                    f"model.num_classes is {self.config.num_classes}"
+                )
+
+    def condition(self, label: int | Tensor | None, n: int, checked: bool = True) -> Tensor:
+        """One-hot rows (n, num_classes) for `label` (an int or an (n,) tensor of class ids);
+        `checked=False` skips the range check of tensor labels (data `check_data` passed)."""
         if label is None:
             raise InvalidInputError(f"family '{self.name}' is conditional: pass the class labels as label=")
         if isinstance(label, int) and not 0 <= label < self.config.num_classes:  # before torch's int64
@@ -72,7 +86,7 @@ class CVAE(Family):
             labels = labels.expand(n)
         if labels.shape != (n,):
             raise InvalidInputError(f"label must be an int or {n} class ids, got shape {list(labels.shape)}")
-        if len(labels) and (labels.min() < 0 or labels.max() >= self.config.num_classes):
+        if checked and len(labels) and (labels.min() < 0 or labels.max() >= self.config.num_classes):
             wrong = labels.unique().tolist()
             raise InvalidInputError(f"labels must be in 0..{self.config.num_classes - 1}, got {wrong}")
         return F.one_hot(labels, self.config.num_classes).to(next(self.parameters()).dtype)
@@ -80,7 +94,7 @@ class CVAE(Family):
     def loss(self, batch: Batch) -> LossOutput:
         if batch.y is None:
             raise InvalidInputError(f"family '{self.name}' trains on labelled data; this dataset has no labels")
-        condition = self.condition(batch.y, len(batch.x))
+        condition = self.condition(batch.y, len(batch.x), checked=False)
         posterior = self.encoder(batch.x, condition)
         rec = -self.decoder(posterior.rsample(), condition).log_prob(batch.x).mean()
         kl = gaussian_kl(posterior.base_dist).mean()

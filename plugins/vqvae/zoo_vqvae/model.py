@@ -25,7 +25,7 @@ from zoo import (
 from zoo.config import check
 from zoo.nets import ConvEncoderNet, spatial_sizes, upsampling_net
 from zoo_vqvae.pixelcnn import PixelCNNPrior
-from zoo_vqvae.quantizer import EMAQuantizer, codebook_stats
+from zoo_vqvae.quantizer import EMAQuantizer, code_counts, codebook_stats
 
 
 @dataclass
@@ -132,7 +132,7 @@ class VQVAE(LatentFamily):
         bce = F.binary_cross_entropy_with_logits(logits, batch.x)
         mse = (torch.sigmoid(logits) - batch.x).pow(2).mean()
         total = bce + self.config.commitment * quantized.commitment
-        counts = torch.bincount(quantized.codes.flatten(), minlength=self.config.num_codes)
+        counts = code_counts(quantized.codes, self.config.num_codes)
         terms = {"mse": mse.detach(), "bce": bce.detach(), "commitment": quantized.commitment.detach()}
         return LossOutput(total, {**terms, **codebook_stats(counts)})
 
@@ -157,7 +157,7 @@ class VQVAE(LatentFamily):
 
         def counted() -> Iterator[Batch]:
             for batch in batches:
-                counts.add_(torch.bincount(self.encode(batch.x).flatten(), minlength=self.config.num_codes))
+                counts.add_(code_counts(self.encode(batch.x), self.config.num_codes))
                 yield batch
 
         metrics = super().evaluate_split(counted(), stage, data)

@@ -61,7 +61,7 @@ class EMAQuantizer(nn.Module):
     def _update(self, z: Tensor, codes: Tensor) -> None:
         flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim).float()
         index = codes.flatten()
-        counts = torch.bincount(index, minlength=self.num_codes).to(flat.dtype)
+        counts = code_counts(index, self.num_codes).to(flat.dtype)
         sums = torch.zeros_like(self.embed_sum).index_add_(0, index, flat)
         _average_over_processes(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
@@ -95,6 +95,14 @@ def _average_over_processes(*tensors: Tensor) -> None:
 def _same_as_first_process(tensor: Tensor) -> None:
     if _distributed():
         torch.distributed.broadcast(tensor, src=0)
+
+
+def code_counts(codes: Tensor, num_codes: int) -> Tensor:
+    """How often each of `num_codes` codes occurs in `codes` (int64): torch.bincount's
+    figures without its host-device sync on GPUs (it reads the largest code to size its
+    output), which every training step would pay."""
+    flat = codes.flatten()
+    return torch.zeros(num_codes, dtype=torch.long, device=flat.device).index_add_(0, flat, torch.ones_like(flat))
 
 
 def codebook_stats(counts: Tensor) -> dict[str, Tensor]:

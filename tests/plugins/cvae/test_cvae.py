@@ -62,3 +62,23 @@ def test_cli_label_draws_the_class_and_is_refused_for_unconditional_families(sho
         out_of_range = cli("sample", str(short_run("cvae").path), "--label", label, "-o", str(tmp_path / "no.png"))
         assert out_of_range.exit_code == 2
         assert_one_line_error(out_of_range.stderr, "0..9", label)
+
+
+def test_class_ids_past_num_classes_and_bernoulli_data_outside_the_unit_interval_are_refused_once(tmp_path):
+    """Checked before training (and scoring), not in each step's loss: on a GPU that check
+    would wait for the GPU at every step."""
+    import numpy as np
+
+    x = np.random.default_rng(0).random((200, 1, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(200) % 4)
+    data = f"npz:{tmp_path / 'd.npz'}"
+    with pytest.raises(InvalidInputError, match=r"has class id 3 in its \w+ split; model.num_classes is 3"):
+        zoo.train("cvae", data=data, overrides=["model.num_classes=3"], out=str(tmp_path / "a"))
+    np.savez(tmp_path / "w.npz", x=x * 2, y=np.arange(200) % 4)
+    with pytest.raises(InvalidInputError, match="model.likelihood is bernoulli"):
+        zoo.train("cvae", data=f"npz:{tmp_path / 'w.npz'}", out=str(tmp_path / "b"))
+    run = zoo.train("cvae", data=data, epochs=1, overrides=["model.channels=[8]"], out=str(tmp_path / "c"))
+    model = zoo.load(run.path)
+    model.config.num_classes = 3  # as a model of 3 classes scored on this data
+    with pytest.raises(InvalidInputError, match="has class id 3"):
+        zoo.evaluate(model, zoo.load_dataset(data), "family")
