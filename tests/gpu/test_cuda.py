@@ -89,7 +89,7 @@ def test_a_vqvae_trained_on_the_gpu_encodes_to_the_same_codes_on_the_cpu(tmp_pat
     x = zoo.load_dataset("mnist-5k").test.head(64).x
     codes = run.model.encode(x.cuda()).cpu()
     assert (on_cpu.encode(x) == codes).float().mean() > 0.99
-    assert torch.allclose(on_cpu.decode(codes), run.model.decode(codes.cuda()).cpu(), atol=1e-4)
+    assert torch.allclose(on_cpu.decode(codes), run.model.decode(codes.cuda()).cpu(), atol=2e-3)  # TF32 convolutions
 
 
 def test_channels_last_with_compile_is_refused_before_the_run_has_a_folder(tmp_path):
