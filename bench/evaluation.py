@@ -1,6 +1,6 @@
 """`zoo eval` figures of the default vae recipe on the mnist-5k test split, with the references
-they are judged against: the raw-pixel probes, and the FID of noise images and of held-out
-real images in the same feature space.
+they are judged against: the raw-pixel probes, and the FID of noise images and of as many
+training images in the same feature space.
 
     python bench/evaluation.py [--run RUN] [--out bench-runs] [--json bench/evaluation.json] [--k 1000]
 
@@ -36,7 +36,7 @@ ROWS = [
     ("5-NN accuracy, codes", "probe_knn"),
     ("5-NN accuracy, raw pixels", "probe_knn_pixels"),
     ("FID (zoo classifier features), samples", "fid"),
-    ("FID, held-out real images (floor)", "fid_train_images"),
+    ("FID, training images (floor)", "fid_train_images"),
     ("FID, uniform noise images", "fid_noise"),
     ("precision / recall", "precision"),
     ("density / coverage", "density"),
