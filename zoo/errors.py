@@ -51,3 +51,14 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if choices:
         return f"; available: {', '.join(choices)}"
     return ""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of another library's error message, or its type's name when it has none."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def one_line(err: BaseException) -> str:
+    """'Type: first line' of an error (its type alone when its message is empty)."""
+    return f"{type(err).__name__}: {first_line(err)}" if str(err).strip() else type(err).__name__

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
 from zoo.catalogue import CatalogueModel, is_commit_sha, load_catalogue
-from zoo.errors import CorruptFileError, HubError, InvalidInputError, NotFoundError, ZooError, did_you_mean
+from zoo.errors import (
+    CorruptFileError,
+    HubError,
+    InvalidInputError,
+    NotFoundError,
+    ZooError,
+    did_you_mean,
+    first_line,
+)
 from zoo.evaluation.report import EVAL_FILE, read_eval
 from zoo.modelcard import card_images, model_card, with_metrics, with_usage
 from zoo.modelfile import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE
@@ -132,7 +140,7 @@ def _why_unreachable(ref: ModelRef) -> str:
         with retry_warnings_silenced(), _bounded_timeouts():
             HfApi(library_name="zoo", library_version=__version__).repo_info(ref.repo, revision=ref.revision)
     except Exception as err:  # whatever it is, the download that follows says it again or uses the cache
-        return f"{type(err).__name__}: {_first_line(err)}"
+        return f"{type(err).__name__}: {first_line(err)}"
     return ""
 
 
@@ -349,7 +357,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
             f"no repository {repo}{at} on {constants.ENDPOINT}, or it is private and HF_TOKEN does not grant access"
         ) from None
     except errors.RemoteEntryNotFoundError as err:
-        raise HubError(f"{what}: a file is missing on the Hub ({_first_line(err)})") from None
+        raise HubError(f"{what}: a file is missing on the Hub ({first_line(err)})") from None
     except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError) as err:
         _drop_partial_downloads(repo)
         cause = err.__cause__ or err.__context__
@@ -362,7 +370,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
             ) from None
         raise HubError(
             f"cannot reach the Hub at {constants.ENDPOINT} to {action} {what}"
-            f"{f' ({_first_line(cause)})' if cause else ''}, and it is not in the cache: "
+            f"{f' ({first_line(cause)})' if cause else ''}, and it is not in the cache: "
             "check the network or HF_ENDPOINT"
         ) from None
     except errors.HfHubHTTPError as err:
@@ -372,11 +380,11 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
             raise HubError(f"not authorised to {action} {what}: set HF_TOKEN or run `hf auth login`") from None
         if status == 403:
             raise HubError(f"forbidden to {action} {what}: the token in HF_TOKEN lacks that permission") from None
-        raise HubError(f"the Hub refused to {action} {what} ({status}): {_first_line(err)}") from None
+        raise HubError(f"the Hub refused to {action} {what} ({status}): {first_line(err)}") from None
     except errors.LocalTokenNotFoundError:
         raise HubError(f"to {action} {what} log in: set HF_TOKEN or run `hf auth login`") from None
     except errors.HFValidationError as err:
-        raise InvalidInputError(f"{what}: {_first_line(err)}") from None
+        raise InvalidInputError(f"{what}: {first_line(err)}") from None
     except Exception as err:
         # No route, a connection cut short, a full disk. The HTTP client's errors are matched by
         # module because huggingface_hub has moved between HTTP libraries (requests, httpx, httpx2).
@@ -385,7 +393,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
         _drop_partial_downloads(repo)
         if _is_timeout(err):
             raise _timeout_error(action, what) from None
-        raise HubError(f"{action} of {what} failed: {type(err).__name__}: {_first_line(err)}") from None
+        raise HubError(f"{action} of {what} failed: {type(err).__name__}: {first_line(err)}") from None
     finally:
         if not quiet:
             enable_progress_bars()
@@ -458,8 +466,3 @@ def _drop_partial_downloads(repo: str) -> None:
         lock = Path(constants.HF_HUB_CACHE) / ".locks" / f"models--{repo.replace('/', '--')}"
         with WeakFileLock(lock / f"{partial.name.removesuffix('.incomplete')}.lock"):
             partial.unlink(missing_ok=True)
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

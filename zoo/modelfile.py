@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
 from zoo import __version__, atomic
-from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean
+from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, ZooError, did_you_mean, first_line
 from zoo.factory import entry_of, family_class
 from zoo.family import Family
 from zoo.plugin import PLUGIN_API_VERSION
@@ -183,7 +183,7 @@ def load_weights(model: Family, path: Path) -> None:
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
-        raise CorruptFileError(f"{path} is not a readable safetensors file: {_first_line(err)}") from None
+        raise CorruptFileError(f"{path} is not a readable safetensors file: {first_line(err)}") from None
     expected = model.state_dict()
     unexpected = sorted(tensors.keys() - expected.keys())
     missing = sorted(k for k in expected.keys() - tensors.keys() if not _aliased(k, expected, tensors))
@@ -224,8 +224,3 @@ def _installed_version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return ""
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__

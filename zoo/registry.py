@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from zoo.errors import IncompatiblePluginError, NotFoundError, did_you_mean
+from zoo.errors import IncompatiblePluginError, NotFoundError, did_you_mean, one_line
 from zoo.plugin import PLUGIN_API_VERSION, DatasetSpec, FamilySpec
 
 S = TypeVar("S", FamilySpec, DatasetSpec)
@@ -110,7 +110,7 @@ class Registry(Generic[S]):
         try:
             spec = ep.load()
         except Exception as err:  # a plugin's import may raise anything; report it, go on
-            return Entry(ep.name, None, package, version, "broken", _one_line(err))
+            return Entry(ep.name, None, package, version, "broken", one_line(err))
         if not isinstance(spec, self.spec_type):
             reason = f"entry point {ep.value} is a {type(spec).__name__}, not a {self.spec_type.__name__}"
             return Entry(ep.name, None, package, version, "broken", reason)
@@ -148,11 +148,6 @@ def api_status(spec: Any) -> tuple[str, str]:
     return "incompatible", f"written for plugin API {wanted}; this zoo provides {PLUGIN_API_VERSION}"
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def load_object(target: Any, what: str) -> Any:
     """Import "module:attr" (or return a non-string target as is)."""
     if not isinstance(target, str):
@@ -163,7 +158,7 @@ def load_object(target: Any, what: str) -> Any:
         for part in attr.split(".") if attr else []:
             obj = getattr(obj, part)
     except Exception as err:
-        raise IncompatiblePluginError(f"{what} failed to load ({target}): {_one_line(err)}") from err
+        raise IncompatiblePluginError(f"{what} failed to load ({target}): {one_line(err)}") from err
     return obj
 
 

@@ -244,8 +244,9 @@ class Trainer:
     # ---------------------------------------------------------------- setup
     def _build(self) -> None:
         recipe = self.recipe
-        stages = family_class(recipe.family).stages
-        check_speed_options(self.device, recipe.train.channels_last, any(recipe.stage_train(s).compile for s in stages))
+        cls = family_class(recipe.family)
+        compiled = any(recipe.stage_train(stage).compile for stage in cls.stages)
+        check_speed_options(self.device, recipe.train.channels_last, compiled)
         self.data: Splits = load_dataset(recipe.data)
         self.data_digest = self.data.digest()
         trained_on = (self.resume_state or {}).get("data_sha256", self.data_digest)
@@ -254,7 +255,6 @@ class Trainer:
                 f"the data '{recipe.data}' is not what run '{self.run_dir}' trained on (its contents "
                 "changed): a resume would not continue the same run; start a new one on it"
             )
-        cls = family_class(recipe.family)
         model_data = dict(recipe.model)
         declared = model_data.get("input_shape")
         if declared is not None and tuple(declared) != self.data.shape:

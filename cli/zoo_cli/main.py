@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import click
 
 from zoo import __version__
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line, one_line
 
 EXIT_BUG = 1
 EXIT_USER_ERROR = 2
@@ -44,11 +44,11 @@ class ZooGroup(click.Group):
             if debugging(ctx) or isinstance(err, (click.exceptions.Exit, click.exceptions.Abort)):
                 raise
             if out_of_memory(err):
-                fail(f"out of memory: {first_line(err) or 'an allocation failed'} (smaller sizes?)")
+                what = first_line(err) if str(err).strip() else "an allocation failed"
+                fail(f"out of memory: {what} (smaller sizes?)")
             package, place = culprit(err)
             fail(
-                f"{package} failed at {place}: {type(err).__name__}: {first_line(err)} "
-                f"(a bug in {package}; zoo --debug shows the traceback)",
+                f"{package} failed at {place}: {one_line(err)} (a bug in {package}; zoo --debug shows the traceback)",
                 code=EXIT_BUG,
             )
 
@@ -64,11 +64,6 @@ def usage_errors_in_one_line() -> Iterator[None]:
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx else "zoo"
         fail(f"{err.format_message().rstrip('.')} (see {where} --help)")
-
-
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def culprit(err: BaseException) -> tuple[str, str]:

@@ -65,9 +65,10 @@ class CVAE(Family):
         the GPU at every step)."""
         check_likelihood_data(self.config, data)
         for name, part in (("train", data.train), ("test", data.test)):
-            if part.y is not None and len(part.y) and int(part.y.max()) >= self.config.num_classes:
+            top = int(part.y.max()) if part.y is not None and len(part.y) else -1
+            if top >= self.config.num_classes:
                 raise InvalidInputError(
-                    f"data '{data.name}' has class id {int(part.y.max())} in its {name} split; "
+                    f"data '{data.name}' has class id {top} in its {name} split; "
                     f"model.num_classes is {self.config.num_classes}"
                 )
 
