@@ -21,7 +21,9 @@ matmul rates), sampling (samples/s of zoo's vae against the same decoder called 
 pythae's NormalSampler, and of the default gan and vqvae), target (the default recipe as it
 ships against pythae's own nets), startup, profile (where a step's time goes, in float32,
 with bf16 + channels_last, and fastest), loading (µs per image for zoo's `folder:` loader on
-PNG files, against decoding them in one thread and in a pool of threads).
+PNG files, against decoding them in one thread and in a pool of threads), overhead (where the
+time of a float32 run of zoo's trainer goes, part by part, against the bare loop's, in one
+process).
 Prints a table and merges the figures into bench/train_speed.json (train_speed_cuda.json
 for --device cuda).
 """
@@ -29,7 +31,9 @@ for --device cuda).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import gc
 import json
 import math
 import os
@@ -110,15 +114,26 @@ def peak_rss_mb() -> float:
 
 # ----------------------------------------------------------------------------- workers
 def worker_zoo(args) -> dict:
-    import timm.optim  # noqa: F401  (imports excluded from the timing: timm, the plugin, matplotlib)
+    import_zoo_trainer()
+    return train_zoo(args)
+
+
+def import_zoo_trainer() -> None:
+    """What zoo's trainer imports on first use (timm, the plugin, matplotlib): imports are
+    excluded from the timings."""
+    import timm.optim  # noqa: F401
     import timm.scheduler  # noqa: F401
     import timm.utils  # noqa: F401
 
-    import zoo
     from zoo.plots import pyplot
 
     bench_vae()
     pyplot()
+
+
+def train_zoo(args) -> dict:
+    """One run of zoo's trainer on the nets and settings above (and the `--option`s)."""
+    import zoo
 
     overrides = ["train.scheduler.name=none", f"train.optimizer.lr={LR}", f"train.batch_size={BATCH}"]
     overrides += [f"train.eval_batch_size={EVAL_BATCH}"]
@@ -134,30 +149,121 @@ def worker_zoo(args) -> dict:
 
 
 def worker_bare(args) -> dict:
+    return train_bare(args.epochs, args.device)
+
+
+def train_bare(epochs: int, device: str, clock: PartClock | None = None) -> dict:
+    """The bare loop; with a `clock`, the time of its steps and of its evaluations kept there."""
     import torch
 
     import zoo
 
+    part = clock.part if clock else lambda label: contextlib.nullcontext()
     data = zoo.load_dataset("mnist-5k")
     torch.manual_seed(SEED)
-    model = bench_vae().to(args.device)
+    model = bench_vae().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    x, test = data.train.x.to(args.device), data.test.x.to(args.device)
+    x, test = data.train.x.to(device), data.test.x.to(device)
     steps = len(x) // BATCH
     start = time.perf_counter()
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(x), device=args.device)
-        for b in range(steps):
-            loss = model.loss(zoo.Batch(x[order[b * BATCH : (b + 1) * BATCH]])).total
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        with part("steps"):
+            order = torch.randperm(len(x), device=device)
+            for b in range(steps):
+                loss = model.loss(zoo.Batch(x[order[b * BATCH : (b + 1) * BATCH]])).total
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
         model.eval()
-        with torch.no_grad():
+        with part("evaluation"), torch.no_grad():
             batches = (test[i : i + EVAL_BATCH] for i in range(0, len(test), EVAL_BATCH))
             nelbo = sum(model.loss(zoo.Batch(b)).terms["nelbo"].item() * len(b) for b in batches) / len(test)
-    return {"seconds": time.perf_counter() - start, "images": args.epochs * steps * BATCH, "nelbo": nelbo}
+    return {"seconds": time.perf_counter() - start, "images": epochs * steps * BATCH, "nelbo": nelbo}
+
+
+class PartClock:
+    """Seconds spent in named parts of a run, a GPU's queued work included (it is waited for
+    at each part's start and end)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def part(self, label: str):
+        synchronize(self.device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            synchronize(self.device)
+            self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+
+    @contextlib.contextmanager
+    def timing(self, calls: dict[str, tuple[object, str]]):
+        """Inside: every call of each `owner.name` in `calls` (label → (owner, name)) is timed
+        as the part `label`."""
+        originals = {label: getattr(owner, name) for label, (owner, name) in calls.items()}
+
+        def timed(label: str, call: Callable) -> Callable:
+            @functools.wraps(call)
+            def wrapper(*args, **kwargs):
+                with self.part(label):
+                    return call(*args, **kwargs)
+
+            return wrapper
+
+        for label, (owner, name) in calls.items():
+            setattr(owner, name, timed(label, originals[label]))
+        try:
+            yield
+        finally:
+            for label, (owner, name) in calls.items():
+                setattr(owner, name, originals[label])
+
+
+def worker_overhead(args) -> dict:
+    """Where the time of a float32 run of zoo's trainer goes, against the bare loop's, in one
+    process: after a warm-up run of each, `--repeats` rounds of one run each, in alternating
+    order; seconds per run, medians over the rounds. zoo's parts are its trainer's calls
+    (each disjoint from the others); "rest" is what they leave of the run's time."""
+    import statistics
+
+    import zoo.trainer
+
+    import_zoo_trainer()
+    trainer = zoo.trainer.Trainer
+    calls = {
+        "build": (trainer, "_build"),
+        "steps": (trainer, "_run_epoch"),
+        "evaluation": (zoo.trainer, "evaluate"),
+        "epoch outputs": (trainer, "_write_epoch_outputs"),
+        "checkpoints": (trainer, "_save_checkpoint"),
+        "loss plot": (zoo.trainer, "loss_curve"),
+        "model card": (trainer, "_finish"),
+    }
+    warm_up = argparse.Namespace(**{**vars(args), "epochs": 1})
+    train_zoo(warm_up)
+    train_bare(1, args.device)
+    # The imports' objects (timm's, matplotlib's: over 400,000) are left out of the garbage
+    # collector's walks for both systems, as zoo's trainer leaves them out of its own.
+    gc.collect()
+    gc.freeze()
+    runs: dict[str, list[dict[str, float]]] = {"zoo": [], "bare loop": []}
+    for r in range(args.repeats):
+        for system in ("zoo", "bare loop") if r % 2 == 0 else ("bare loop", "zoo"):
+            clock = PartClock(args.device)
+            if system == "zoo":
+                with clock.timing(calls):
+                    total = train_zoo(args)["seconds"]
+            else:
+                total = train_bare(args.epochs, args.device, clock)["seconds"]
+            runs[system].append({**clock.seconds, "rest": total - sum(clock.seconds.values()), "total": total})
+    return {
+        system: {label: statistics.median(run[label] for run in rows) for label in rows[0]}
+        for system, rows in runs.items()
+    }
 
 
 def pythae_vae(pythae_nets: bool):
@@ -466,6 +572,7 @@ WORKERS = {
     "sampling": worker_sampling,
     "pythae-sampling": worker_pythae_sampling,
     "loading": worker_loading,
+    "overhead": worker_overhead,
 }
 PROCESS_START = time.perf_counter()
 
@@ -535,7 +642,7 @@ def cpu_model() -> str:
     return names[0] if names else platform.processor()
 
 
-PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile", "loading")
+PARTS = ("throughput", "pairs", "flops", "sampling", "target", "startup", "profile", "loading", "overhead")
 
 
 def report_path() -> Path:
@@ -601,6 +708,17 @@ def main() -> None:
         ),
         "loading": lambda: report.update(
             loading={k: v for k, v in run_worker("loading", 0).items() if k != "peak_rss_mb"}
+        ),
+        "overhead": lambda: report.update(
+            overhead={
+                "epochs": epochs,
+                "rounds": repeats,
+                **{
+                    k: v
+                    for k, v in run_worker("overhead", epochs, extra=["--repeats", str(repeats)]).items()
+                    if k != "peak_rss_mb"
+                },
+            }
         ),
     }
     for part in PARTS:
@@ -847,6 +965,16 @@ def print_report(report: dict) -> None:
                 else ""
             )
         )
+    if "overhead" in report:
+        o = report["overhead"]
+        zoo_run, bare = o["zoo"], o["bare loop"]
+        print(
+            f"where a {o['epochs']}-epoch float32 run's time goes, seconds (medians of {o['rounds']} rounds "
+            "in one process), zoo's extra as a share of the bare loop's run:"
+        )
+        for label in zoo_run:
+            extra = (zoo_run[label] - bare.get(label, 0.0)) / bare["total"]
+            print(f"  {label:<14}zoo {zoo_run[label]:7.3f}   bare loop {bare.get(label, 0.0):7.3f}   {extra:+7.1%}")
     for mode, p in report.get("profile", {}).items():
         ops = ", ".join(f"{name} {ms:.1f}" for name, ms in list(p["self_ms_per_step"].items())[:4])
         print(f"profile {mode}: {p['ms_per_step']:.1f} ms/step; own ms/step: {ops}")
@@ -861,6 +989,7 @@ def worker_main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--pythae-nets", action="store_true")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     result = WORKERS[args.name](args)
     result["peak_rss_mb"] = peak_rss_mb()

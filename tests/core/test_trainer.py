@@ -19,7 +19,7 @@ from zoo.modelfile import WEIGHTS_FILE
 from zoo.progress import Reporter
 from zoo.recipes import TrainConfig, load_recipe
 from zoo.registry import families
-from zoo.trainer import Trainer, evaluate
+from zoo.trainer import Trainer, _total_norm, evaluate
 
 
 def weights(run_path):
@@ -266,6 +266,14 @@ def test_lr_warm_up_multiplies_the_schedule_linearly_from_zero_and_grad_norm_is_
     assert [r["lr"] for r in warm_log] == pytest.approx(expected, rel=1e-6)
     norms = [r["grad_norm"] for r in plain_log]
     assert all(0 < n < float("inf") for n in norms) and max(n for n in norms) > 0.5  # logged before clipping
+
+
+def test_the_gradient_norm_is_torchs_to_the_bit_in_one_dtype_and_in_several():
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(shape, generator=generator) for shape in [(32, 1, 4, 4), (32,), (64, 32, 4, 4), (1000,)]]
+    assert torch.equal(_total_norm(grads), torch.nn.utils.get_total_norm(grads))
+    mixed = [g.double() if i % 2 else g for i, g in enumerate(grads)]
+    assert torch.equal(_total_norm(mixed), torch.nn.utils.get_total_norm(mixed))
 
 
 @dataclass
