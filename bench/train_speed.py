@@ -226,8 +226,9 @@ class PartClock:
 def worker_overhead(args) -> dict:
     """Where the time of a float32 run of zoo's trainer goes, against the bare loop's, in one
     process: after a warm-up run of each, `--repeats` rounds of one run each, in alternating
-    order; seconds per run, medians over the rounds. zoo's parts are its trainer's calls
-    (each disjoint from the others); "rest" is what they leave of the run's time."""
+    order; seconds per run, medians over the rounds, and zoo's speed as a multiple of the bare
+    loop's (the median of the rounds' ratios). zoo's parts are its trainer's calls (each
+    disjoint from the others); "rest" is what they leave of the run's time."""
     import statistics
 
     import zoo.trainer
@@ -260,9 +261,14 @@ def worker_overhead(args) -> dict:
             else:
                 total = train_bare(args.epochs, args.device, clock)["seconds"]
             runs[system].append({**clock.seconds, "rest": total - sum(clock.seconds.values()), "total": total})
+    # zoo's speed as a multiple of the bare loop's (the same images), round by round
+    ratios = [bare["total"] / zoo_run["total"] for zoo_run, bare in zip(runs["zoo"], runs["bare loop"], strict=True)]
     return {
-        system: {label: statistics.median(run[label] for run in rows) for label in rows[0]}
-        for system, rows in runs.items()
+        **{
+            system: {label: statistics.median(run[label] for run in rows) for label in rows[0]}
+            for system, rows in runs.items()
+        },
+        "zoo / bare loop": {"median": statistics.median(ratios), "ci95": median_interval(ratios), "ratios": ratios},
     }
 
 
@@ -975,6 +981,9 @@ def print_report(report: dict) -> None:
         for label in zoo_run:
             extra = (zoo_run[label] - bare.get(label, 0.0)) / bare["total"]
             print(f"  {label:<14}zoo {zoo_run[label]:7.3f}   bare loop {bare.get(label, 0.0):7.3f}   {extra:+7.1%}")
+        ratio = o["zoo / bare loop"]
+        low, high = ratio["ci95"]
+        print(f"  zoo's speed: {ratio['median']:.3f}× the bare loop's (95% interval {low:.3f}–{high:.3f})")
     for mode, p in report.get("profile", {}).items():
         ops = ", ".join(f"{name} {ms:.1f}" for name, ms in list(p["self_ms_per_step"].items())[:4])
         print(f"profile {mode}: {p['ms_per_step']:.1f} ms/step; own ms/step: {ops}")
