@@ -229,8 +229,6 @@ def worker_overhead(args) -> dict:
     order; seconds per run, medians over the rounds, and zoo's speed as a multiple of the bare
     loop's (the median of the rounds' ratios). zoo's parts are its trainer's calls (each
     disjoint from the others); "rest" is what they leave of the run's time."""
-    import statistics
-
     import zoo.trainer
 
     import_zoo_trainer()
@@ -248,7 +246,8 @@ def worker_overhead(args) -> dict:
     train_zoo(warm_up)
     train_bare(1, args.device)
     # The imports' objects (timm's, matplotlib's: over 400,000) are left out of the garbage
-    # collector's walks for both systems, as zoo's trainer leaves them out of its own.
+    # collector's walks for both systems, as zoo's trainer leaves them out of its own (which
+    # then freezes nothing itself: a process that froze objects keeps its choice).
     gc.collect()
     gc.freeze()
     runs: dict[str, list[dict[str, float]]] = {"zoo": [], "bare loop": []}
