@@ -189,9 +189,15 @@ class PartClock:
     def __init__(self, device: str) -> None:
         self.device = device
         self.seconds: dict[str, float] = {}
+        self.running = False
 
     @contextlib.contextmanager
     def part(self, label: str):
+        """Time the block as `label`; a part inside another counts as the outer one's."""
+        if self.running:
+            yield
+            return
+        self.running = True
         synchronize(self.device)
         start = time.perf_counter()
         try:
@@ -199,6 +205,7 @@ class PartClock:
         finally:
             synchronize(self.device)
             self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+            self.running = False
 
     @contextlib.contextmanager
     def timing(self, calls: dict[str, tuple[object, str]]):
@@ -226,9 +233,11 @@ class PartClock:
 def worker_overhead(args) -> dict:
     """Where the time of a float32 run of zoo's trainer goes, against the bare loop's, in one
     process: after a warm-up run of each, `--repeats` rounds of one run each, in alternating
-    order; seconds per run, medians over the rounds, and zoo's speed as a multiple of the bare
-    loop's (the median of the rounds' ratios). zoo's parts are its trainer's calls (each
-    disjoint from the others); "rest" is what they leave of the run's time."""
+    order (an even number of rounds, so that each system goes first as often); seconds per
+    run, medians over the rounds, and zoo's speed as a multiple of the bare loop's (the median
+    of the rounds' ratios, not the ratio of the medians). zoo's parts are its trainer's calls
+    (one called inside another, as a periodic checkpoint inside an epoch's steps, counts as
+    the outer one); "rest" is what they leave of the run's time."""
     import zoo.trainer
 
     import_zoo_trainer()
@@ -699,9 +708,10 @@ def main() -> None:
         report.update(figures)
         report_path().write_text(json.dumps(report, indent=2) + "\n")
 
+    even_rounds = repeats + repeats % 2  # for the parts that alternate two systems' order
     measures = {
         "throughput": lambda: measure_throughput(epochs, repeats, pythae_python, data, save, options.skip),
-        "pairs": lambda: report.update(pairs=measure_pairs(epochs, repeats + repeats % 2, pythae_python, data)),
+        "pairs": lambda: report.update(pairs=measure_pairs(epochs, even_rounds, pythae_python, data)),
         "flops": lambda: report.update(flops=measure_flops(report["throughput"])),
         "sampling": lambda: report.update(sampling=measure_sampling(repeats, pythae_python)),
         "target": lambda: report.update(measure_time_to_target(pythae_python, data)),
@@ -717,10 +727,10 @@ def main() -> None:
         "overhead": lambda: report.update(
             overhead={
                 "epochs": epochs,
-                "rounds": repeats,
+                "rounds": even_rounds,
                 **{
                     k: v
-                    for k, v in run_worker("overhead", epochs, extra=["--repeats", str(repeats)]).items()
+                    for k, v in run_worker("overhead", epochs, extra=["--repeats", str(even_rounds)]).items()
                     if k != "peak_rss_mb"
                 },
             }

@@ -856,6 +856,7 @@ def evaluate(
     return metrics
 
 
+@torch.no_grad()
 def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """The 2-norm of all `grads` together, the same number as `torch.nn.utils.get_total_norm`'s.
     Gradients on one device in one dtype, as a family's are, need none of its grouping and
