@@ -400,14 +400,13 @@ def worker_flops(args) -> dict:
     rates = {}
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         a, b = (torch.randn(2048, 2048, device=args.device, dtype=dtype) for _ in range(2))
-        sync = torch.cuda.synchronize if a.is_cuda else lambda: None
         best = float("inf")
         for _ in range(5):
-            sync()
+            synchronize(args.device)
             start = time.perf_counter()
             for _ in range(5):
                 a @ b
-            sync()
+            synchronize(args.device)
             best = min(best, (time.perf_counter() - start) / 5)
         rates[name] = 2 * 2048**3 / best
     return {"flops_per_image": counter.get_total_flops() / BATCH, "matmul_flops": rates}
@@ -612,6 +611,11 @@ def run_worker(name: str, epochs: int, python: str = sys.executable, extra: list
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def worker_figures(name: str, epochs: int, extra: list[str] | None = None) -> dict:
+    """A worker's figures, less its peak RSS (for the parts that do not report it)."""
+    return {k: v for k, v in run_worker(name, epochs, extra=extra).items() if k != "peak_rss_mb"}
+
+
 def ensure_pythae() -> str:
     python = PYTHAE_VENV / "bin" / "python"
     if not python.exists() or subprocess.run([str(python), "-c", "import pythae"], capture_output=True).returncode:
@@ -687,6 +691,9 @@ def main() -> None:
     unknown = set(options.skip) - set(benchmark_systems(0, "", Path()))
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    needed = set(options.skip) & set(REQUIRED)
+    if needed:
+        parser.error(f"every ratio needs {', '.join(sorted(needed))}: it cannot be skipped")
     parts = options.parts or PARTS
     epochs, repeats = (2, 1) if options.quick else (options.epochs, options.repeats)
     if "startup" in parts:
@@ -718,21 +725,13 @@ def main() -> None:
         "startup": lambda: report.update(
             startup_seconds={"zoo --help": startup_seconds(["--help"]), "zoo list": startup_seconds(["list"])}
         ),
-        "profile": lambda: report.update(
-            profile={k: v for k, v in run_worker("profile", 0).items() if k != "peak_rss_mb"}
-        ),
-        "loading": lambda: report.update(
-            loading={k: v for k, v in run_worker("loading", 0).items() if k != "peak_rss_mb"}
-        ),
+        "profile": lambda: report.update(profile=worker_figures("profile", 0)),
+        "loading": lambda: report.update(loading=worker_figures("loading", 0)),
         "overhead": lambda: report.update(
             overhead={
                 "epochs": epochs,
                 "rounds": even_rounds,
-                **{
-                    k: v
-                    for k, v in run_worker("overhead", epochs, extra=["--repeats", str(even_rounds)]).items()
-                    if k != "peak_rss_mb"
-                },
+                **worker_figures("overhead", epochs, extra=["--repeats", str(even_rounds)]),
             }
         ),
     }
@@ -748,6 +747,7 @@ def main() -> None:
 
 # (ratio key in the report, the throughput row it is a ratio to)
 REFERENCES = (("vs_bare", "bare loop"), ("vs_pythae", "pythae"))
+REQUIRED = ("zoo fp32", *dict(REFERENCES).values())  # the systems every ratio needs
 
 
 def images_per_s(run: dict) -> float:
@@ -796,7 +796,7 @@ def measure_throughput(
             try:
                 runs[label].append(systems[label]())
             except WorkerFailed as err:
-                if label in dict(REFERENCES).values() or label == "zoo fp32":  # every ratio needs these
+                if label in REQUIRED:
                     raise
                 failed[label] = err.reason
                 del runs[label]
@@ -879,7 +879,7 @@ FLOPS_ROWS = (
 def measure_flops(throughput: dict) -> dict:
     """zoo's achieved training FLOP/s in float32 and with bf16 autocast (from the throughput
     figures), each as a fraction of the device's matmul rate in that precision."""
-    flops = {k: v for k, v in run_worker("flops", 0).items() if k != "peak_rss_mb"}
+    flops = worker_figures("flops", 0)
     for key, precision, row in FLOPS_ROWS:
         if row not in throughput:  # figures from before that row existed
             continue
@@ -1007,7 +1007,7 @@ def worker_main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--pythae-nets", action="store_true")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int)  # the overhead worker's rounds
     args = parser.parse_args()
     result = WORKERS[args.name](args)
     result["peak_rss_mb"] = peak_rss_mb()

@@ -38,6 +38,7 @@ from zoo.errors import (
     ZooError,
     did_you_mean,
     first_line,
+    one_line,
 )
 from zoo.evaluation.report import EVAL_FILE, read_eval
 from zoo.modelcard import card_images, model_card, with_metrics, with_usage
@@ -140,7 +141,7 @@ def _why_unreachable(ref: ModelRef) -> str:
         with retry_warnings_silenced(), _bounded_timeouts():
             HfApi(library_name="zoo", library_version=__version__).repo_info(ref.repo, revision=ref.revision)
     except Exception as err:  # whatever it is, the download that follows says it again or uses the cache
-        return f"{type(err).__name__}: {first_line(err)}"
+        return one_line(err)
     return ""
 
 
@@ -393,7 +394,7 @@ def _transfer(what: str, repo: str, revision: str | None, action: str) -> Iterat
         _drop_partial_downloads(repo)
         if _is_timeout(err):
             raise _timeout_error(action, what) from None
-        raise HubError(f"{action} of {what} failed: {type(err).__name__}: {first_line(err)}") from None
+        raise HubError(f"{action} of {what} failed: {one_line(err)}") from None
     finally:
         if not quiet:
             enable_progress_bars()

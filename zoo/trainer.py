@@ -245,9 +245,10 @@ class Trainer:
     def _build(self) -> None:
         recipe = self.recipe
         cls = family_class(recipe.family)
-        compiled = any(recipe.stage_train(stage).compile for stage in cls.stages)
-        check_speed_options(self.device, recipe.train.channels_last, compiled)
         self.data: Splits = load_dataset(recipe.data)
+        compiled = any(recipe.stage_train(stage).compile for stage in cls.stages)
+        # channels_last applies to images only (below)
+        check_speed_options(self.device, recipe.train.channels_last and len(self.data.shape) == 3, compiled)
         self.data_digest = self.data.digest()
         trained_on = (self.resume_state or {}).get("data_sha256", self.data_digest)
         if trained_on != self.data_digest:

@@ -73,8 +73,11 @@ def culprit(err: BaseException) -> tuple[str, str]:
     import importlib.metadata
     import traceback
 
-    points = [ep for group in ("zoo.families", "zoo.datasets") for ep in importlib.metadata.entry_points(group=group)]
-    plugins = {"zoo"} | {ep.dist.name for ep in points if ep.dist}
+    from zoo.registry import FIRST_PARTY, datasets, families
+
+    groups = (families.group, datasets.group)
+    points = [ep for group in groups for ep in importlib.metadata.entry_points(group=group)]
+    plugins = {FIRST_PARTY} | {ep.dist.name for ep in points if ep.dist}
     # top-level module → the plugin-providing package that installed it ("" for others)
     owners = {
         module: next((p for p in packages if p in plugins), "")
@@ -83,12 +86,12 @@ def culprit(err: BaseException) -> tuple[str, str]:
     for ep in points:  # also where a package's file list does not name its modules
         top = ep.module.split(".")[0]
         owners[top] = owners.get(top) or (ep.dist.name if ep.dist else "")
-    owners.update(zoo="zoo", zoo_cli="zoo")
+    owners.update(zoo=FIRST_PARTY, zoo_cli=FIRST_PARTY)
     for frame, line in reversed(list(traceback.walk_tb(err.__traceback__))):
         module = frame.f_globals.get("__name__", "")
         owner = owners.get(module.split(".")[0])
         if owner:
-            return (owner if owner == "zoo" else f"plugin package '{owner}'"), f"{module} line {line}"
+            return (owner if owner == FIRST_PARTY else f"plugin package '{owner}'"), f"{module} line {line}"
     return "zoo", "an unknown place"
 
 

@@ -67,13 +67,11 @@ class EvalReport:
         document["metrics"] = {k: document["metrics"][k] for k in sorted(document["metrics"])}
         return document
 
-    def adding_to(self, earlier: dict[str, Any] | None) -> EvalReport:
+    def adding_to(self, earlier: dict[str, Any]) -> EvalReport:
         """This report with the groups of `earlier` (an eval.json document) that it did not
-        run, when their figures and these can stand in one document (`why_apart` is None);
-        else this report alone. So `zoo eval -m nll` after a full `zoo eval` keeps the other
-        groups' figures, and the settings they were made with."""
-        if earlier is None or why_apart(earlier, self) is not None:
-            return self
+        run; for figures that can stand in one document with these (`why_apart(earlier, self)`
+        is None, which the caller has checked). So `zoo eval -m nll` after a full `zoo eval`
+        keeps the other groups' figures, and the settings they were made with."""
         kept = _kept_groups(earlier, self)
         settings = dict(self.settings)
         for key, value in earlier["settings"].items():

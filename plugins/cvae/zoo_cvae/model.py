@@ -65,10 +65,12 @@ class CVAE(Family):
         the GPU at every step)."""
         check_likelihood_data(self.config, data)
         for name, part in (("train", data.train), ("test", data.test)):
-            top = int(part.y.max()) if part.y is not None and len(part.y) else -1
-            if top >= self.config.num_classes:
+            if part.y is None or not len(part.y):
+                continue
+            low, top = int(part.y.min()), int(part.y.max())
+            if low < 0 or top >= self.config.num_classes:
                 raise InvalidInputError(
-                    f"data '{data.name}' has class id {top} in its {name} split; "
+                    f"data '{data.name}' has class id {low if low < 0 else top} in its {name} split; "
                     f"model.num_classes is {self.config.num_classes}"
                 )
 

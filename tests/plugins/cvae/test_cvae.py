@@ -82,3 +82,8 @@ def test_class_ids_past_num_classes_and_bernoulli_data_outside_the_unit_interval
     model.config.num_classes = 3  # as a model of 3 classes scored on this data
     with pytest.raises(InvalidInputError, match="has class id 3"):
         zoo.evaluate(model, zoo.load_dataset(data), "family")
+    from zoo.datasets.splits import Splits, TensorData
+
+    part = TensorData(torch.from_numpy(x[:4]), torch.tensor([0, 1, -1, 2]))  # a plugin dataset's labels
+    with pytest.raises(InvalidInputError, match="has class id -1 in its train split"):
+        model.check_data(Splits("negative", part, part))
