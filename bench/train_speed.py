@@ -261,7 +261,7 @@ def worker_overhead(args) -> dict:
     gc.freeze()
     runs: dict[str, list[dict[str, float]]] = {"zoo": [], "bare loop": []}
     for r in range(args.repeats):
-        for system in ("zoo", "bare loop") if r % 2 == 0 else ("bare loop", "zoo"):
+        for system in alternating(("zoo", "bare loop"), r):
             clock = PartClock(args.device)
             if system == "zoo":
                 with clock.timing(calls):
@@ -276,7 +276,7 @@ def worker_overhead(args) -> dict:
             system: {label: statistics.median(run[label] for run in rows) for label in rows[0]}
             for system, rows in runs.items()
         },
-        "zoo / bare loop": {"median": statistics.median(ratios), "ci95": median_interval(ratios), "ratios": ratios},
+        "zoo / bare loop": ratio_figures(ratios),
     }
 
 
@@ -842,18 +842,24 @@ def measure_pairs(epochs: int, rounds: int, pythae_python: str, data: Path) -> d
     ratios: dict[str, list[float]] = {f"{a} / {b}": [] for a, b in PAIRS}
     for r in range(rounds):
         for a, b in PAIRS:
-            order = (a, b) if r % 2 == 0 else (b, a)
-            rate = {label: images_per_s(systems[label]()) for label in order}
+            rate = {label: images_per_s(systems[label]()) for label in alternating((a, b), r)}
             ratios[f"{a} / {b}"].append(rate[a] / rate[b])
+    return {name: ratio_figures(values) for name, values in ratios.items()}
+
+
+def alternating(pair: tuple[str, str], round_index: int) -> tuple[str, str]:
+    """The order two systems run in, in a round: each goes first in every other round."""
+    return pair if round_index % 2 == 0 else (pair[1], pair[0])
+
+
+def ratio_figures(ratios: list[float]) -> dict:
+    """Rounds' ratios summed up: their median, its 95% interval, their range, the ratios."""
     return {
-        name: {
-            "median": statistics.median(values),
-            "ci95": median_interval(values),
-            "range": [min(values), max(values)],
-            "rounds": len(values),
-            "ratios": values,
-        }
-        for name, values in ratios.items()
+        "median": statistics.median(ratios),
+        "ci95": median_interval(ratios),
+        "range": [min(ratios), max(ratios)],
+        "rounds": len(ratios),
+        "ratios": ratios,
     }
 
 

@@ -114,8 +114,8 @@ def weights_sha256(model: Family) -> str:
 
 
 def model_reference(source: str, revision: str | None, folder: os.PathLike) -> tuple[str, str | None]:
-    """What a header records to find the model that `source` (as given to `zoo.hub.locate`,
-    which returned `folder`) names: a Hub repo id pinned to the commit it resolved to, a
+    """What a header records to find the model that `source` (as given to `zoo.load`,
+    whose model was read from `folder`) names: a Hub repo id pinned to the commit it resolved to, a
     catalogue name (pinned by the catalogue), or the absolute path of a local folder."""
     from zoo.names import parse_model_ref
 

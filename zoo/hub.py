@@ -87,10 +87,9 @@ class Pushed:
 
 
 # ------------------------------------------------------------------------- fetching
-def locate(source: str | os.PathLike, revision: str | None = None) -> Path:
-    """The local model folder for any model reference (run folder, model folder, Hub id,
+def locate(ref: ModelRef) -> Path:
+    """The local model folder of a parsed model reference (run folder, model folder, Hub id,
     catalogue name), downloading into the Hub cache when needed."""
-    ref = parse_model_ref(source, revision)
     if ref.kind == "path":
         return Path(ref.text).expanduser()
     return _fetch(ref)[0]

@@ -107,16 +107,27 @@ def load(
     `hf-hub:user/name[@revision]`) or a catalogue short name; Hub models go through the cache.
     `settings` replace values of the saved config that the family lists in its `settings`:
     how it samples (`{"top_k": 5}` for a vqvae), never what it learned."""
+    return load_located(source, device, revision, settings)[0]
+
+
+def load_located(
+    source: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    revision: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> tuple[Family, Path]:
+    """`load`, and the local folder the model was read from (for a Hub model, the cache's)."""
     from zoo.devices import resolve_device
     from zoo.hub import locate, named_by_reference
     from zoo.names import is_repo_id, parse_model_ref
 
     device = resolve_device(device)  # refused before anything is downloaded
-    directory = locate(source, revision)
+    ref = parse_model_ref(source, revision)
+    directory = locate(ref)
     if not directory.is_dir():
         hub = f" (for the Hub repo: hf-hub:{source})" if is_repo_id(str(source).partition("@")[0]) else ""
         raise NotFoundError(f"no model folder at '{source}'{hub}")
-    with named_by_reference(parse_model_ref(source, revision), directory):
+    with named_by_reference(ref, directory):
         meta = read_metadata(directory)
         cls = _installed_family(meta)
         try:
@@ -127,7 +138,7 @@ def load(
         load_weights(model, directory / WEIGHTS_FILE)
     if settings:
         model = _with_settings(model, settings)
-    return model.to(device).eval()
+    return model.to(device).eval(), directory
 
 
 def _with_settings(model: Family, settings: dict[str, Any]) -> Family:

@@ -82,10 +82,9 @@ def signal_plot(
     return save_figure(fig, path)
 
 
-def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, title: str = "") -> Path:
-    """A scatter plot of continuous codes (N, D) in 2-D, coloured by class: the codes themselves
-    when D = 2, else their first two principal components (the share of variance they hold is
-    shown)."""
+def check_map_codes(codes: Tensor) -> None:
+    """Refuse, in one line, codes that `latent_map` cannot place: discrete ones, or codes of
+    fewer than 2 dimensions (a few examples' codes tell, before a whole split is encoded)."""
     from zoo.errors import InvalidInputError
 
     if not codes.is_floating_point():
@@ -93,10 +92,17 @@ def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, ti
             "these codes are discrete (indices into a codebook): a map of them would place them by "
             "index number, which means nothing"
         )
+    if codes.flatten(1).shape[1] < 2:
+        raise InvalidInputError("a latent map needs codes with at least 2 dimensions")
+
+
+def latent_map(codes: Tensor, labels: Tensor | None, path: str | os.PathLike, title: str = "") -> Path:
+    """A scatter plot of continuous codes (N, D) in 2-D, coloured by class: the codes themselves
+    when D = 2, else their first two principal components (the share of variance they hold is
+    shown)."""
+    check_map_codes(codes)
     plt = pyplot()
     flat = codes.detach().flatten(1).double().cpu().numpy()
-    if flat.shape[1] < 2:
-        raise InvalidInputError("a latent map needs codes with at least 2 dimensions")
     if flat.shape[1] == 2:
         points, axes = flat, ("z1", "z2")
     else:

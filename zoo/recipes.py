@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from zoo.config import MAX_SEED, check, from_dict, to_dict
-from zoo.datasets.reference import canonical_data_ref, resolve_loader
+from zoo.datasets.reference import canonical_data_ref, parse_data_ref, resolve_loader
 from zoo.errors import IncompatiblePluginError, InvalidInputError, NotFoundError, ZooError, did_you_mean
 from zoo.plugin import FamilySpec
 from zoo.registry import families
@@ -190,7 +190,7 @@ def validate_recipe(data: dict[str, Any]) -> Recipe:
     # Stored in recipe.yaml and config.json: a relative path would load other data, or none,
     # from another working directory.
     recipe = dataclasses.replace(recipe, data=canonical_data_ref(recipe.data))
-    resolve_loader(recipe.data)
+    resolve_loader(parse_data_ref(recipe.data))
     from zoo.factory import family_class  # imports torch; recipes stay light to list
 
     cls = family_class(recipe.family)

@@ -24,10 +24,17 @@ def label_conditions(model: Family, labels: Tensor | None) -> dict[str, Tensor]:
 def encode_all(model: Family, data: TensorData, batch_size: int = 500) -> Tensor:
     """The codes of every example of `data` (with its labels for conditional families), on the CPU."""
     codes = []
-    for start in range(0, len(data), batch_size):
-        batch = data.batch(torch.arange(start, min(start + batch_size, len(data))))
+    for batch in data.batches(batch_size):
         codes.append(model.encode(batch.x.to(model.device), **label_conditions(model, batch.y)).cpu())
     return torch.cat(codes)
+
+
+@torch.no_grad()
+def encode_head(model: Family, data: TensorData, n: int = 2) -> Tensor:
+    """The codes of the first `n` examples of `data`: enough to check what kind of codes the
+    model makes before encoding a whole split."""
+    head = data.head(n)
+    return model.encode(head.x.to(model.device), **label_conditions(model, head.y))
 
 
 def _continuous_codes(model: Family, x: Tensor) -> Tensor:

@@ -279,8 +279,8 @@ class Trainer:
             )
         # Same initial weights everywhere; different noise on each rank from here on.
         _seed_everything(recipe.seed + self.world.rank)
-        self.train_data = _to_device(self.data.train, self.device)
-        self.test_data = _to_device(self.data.test, self.device)
+        self.train_data = self.data.train.to(self.device)
+        self.test_data = self.data.test.to(self.device)
         objectives = {o.name for stage in cls.stages for o in self.model.objectives(stage)}
         # Built now, before the run has a folder, so that settings torch or timm refuse are
         # refused first; each stage takes its own when it starts.
@@ -847,12 +847,8 @@ def evaluate(
     (split-level metrics such as codebook usage are not sums over shards), so all agree."""
     was_training = model.training
     model.eval()
-    batches = (
-        data.batch(torch.arange(start, min(start + batch_size, len(data)), device=data.x.device))
-        for start in range(0, len(data), batch_size)
-    )
     with seeded(seed):
-        metrics = model.evaluate_split(batches, stage, data=name)
+        metrics = model.evaluate_split(data.batches(batch_size), stage, data=name)
     model.train(was_training)
     return metrics
 
@@ -884,12 +880,6 @@ def _epoch_order(seed: int, stage: int, epoch: int, n: int, device: torch.device
     run sees the same batches."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + stage * 10_007 + epoch)
     return torch.randperm(n, generator=generator).to(device)
-
-
-def _to_device(data: TensorData, device: torch.device) -> TensorData:
-    if device.type == "cpu":
-        return data
-    return TensorData(data.x.to(device), None if data.y is None else data.y.to(device))
 
 
 def _seed_everything(seed: int) -> None:

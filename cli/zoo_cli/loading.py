@@ -17,11 +17,8 @@ SEED = click.IntRange(0, MAX_SEED)
 def load_model(model: str, device: str, revision: str | None, settings: tuple[str, ...] = ()) -> tuple[Any, Path]:
     """The model and its folder, for any reference: run or model folder, Hub id, catalogue
     name; `settings` are `model.KEY=VALUE` items that replace values of its config."""
-    import zoo
-    from zoo.devices import resolve_device
     from zoo.errors import InvalidInputError
-    from zoo.hub import locate, named_by_reference
-    from zoo.names import parse_model_ref
+    from zoo.modelfile import load_located
     from zoo.recipes import apply_override
 
     values: dict[str, Any] = {}
@@ -31,9 +28,7 @@ def load_model(model: str, device: str, revision: str | None, settings: tuple[st
         raise InvalidInputError(f"--set takes model settings (model.KEY=VALUE), got '{', '.join(settings)}'")
     if not isinstance(values.get("model", {}), dict):
         raise InvalidInputError("--set model=...: 'model' is a section of settings, not a value; use model.KEY=VALUE")
-    folder = locate(model, revision)
-    with named_by_reference(parse_model_ref(model, revision), folder):
-        return zoo.load(folder, device=resolve_device(device), settings=values.get("model")), folder
+    return load_located(model, device, revision, values.get("model"))
 
 
 def require(model: Any, capability: str) -> None:

@@ -280,13 +280,14 @@ def plot(model, what, output, data, device, revision) -> None:
     """Draw a picture of MODEL. `latents`: the test split's codes in 2-D (the first two
     principal components when the code has more dimensions), coloured by class."""
     from zoo.images import check_png_path
-    from zoo.plots import latent_map
-    from zoo.tasks import encode_all
+    from zoo.plots import check_map_codes, latent_map
+    from zoo.tasks import encode_all, encode_head
 
     check_png_path(output)
     net, folder = load_model(model, device, revision)
     require(net, "encode")
     splits = model_data(net, folder, data)
     test = splits.test
+    check_map_codes(encode_head(net, test))
     written = latent_map(encode_all(net, test), test.y, output, title=f"{net.name} codes of {splits.name} (test)")
     click.echo(f"wrote a map of {len(test)} codes to {written}")

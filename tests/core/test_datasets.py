@@ -103,3 +103,14 @@ def test_a_dataset_whose_loader_breaks_its_declared_shape_is_refused_by_name():
         )
     finally:
         datasets.unregister("narrow-digits")
+
+
+def test_batches_cover_every_example_in_order_and_the_cpu_copy_is_the_data_itself():
+    data = TensorData(torch.arange(10.0).view(10, 1), torch.arange(10) % 3, torch.zeros(10, 2, dtype=torch.long))
+    batches = list(data.batches(4))
+    assert [len(b.x) for b in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat([b.x for b in batches]), data.x)
+    assert torch.equal(torch.cat([b.y for b in batches]), data.y)
+    assert data.to("cpu") is data
+    moved = data.to("meta")
+    assert [t.device.type for t in (moved.x, moved.y, moved.factors)] == ["meta"] * 3

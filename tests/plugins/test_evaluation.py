@@ -250,6 +250,17 @@ def test_plot_draws_the_latent_map(short_run, cli, tmp_path):
     assert pixels.shape == (500, 600) and pixels.std() > 10
 
 
+def test_a_latent_map_refuses_discrete_and_one_dimensional_codes_and_takes_two():
+    from zoo.errors import InvalidInputError
+    from zoo.plots import check_map_codes
+
+    with pytest.raises(InvalidInputError, match="discrete"):
+        check_map_codes(torch.zeros(2, 7, 7, dtype=torch.long))
+    with pytest.raises(InvalidInputError, match="at least 2 dimensions"):
+        check_map_codes(torch.zeros(2, 1))
+    check_map_codes(torch.zeros(2, 2))
+
+
 def test_eval_on_dsprites_scores_disentanglement_above_chance(tmp_path):
     data = "dsprites?n=2000"
     overrides = ["train.epochs=3", "train.batch_size=32", "train.optimizer.lr=3e-3", "train.scheduler.warmup_epochs=0"]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from zoo.datasets.builtin import make_splits
-from zoo.errors import InvalidInputError, NotFoundError
+from zoo.errors import InvalidInputError, NotFoundError, first_line
 
 
 def load_npy(path: str, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False):  # -> Splits
@@ -140,8 +140,7 @@ def _read_numpy(path: str, kind: str) -> Any:
     try:
         return np.load(file, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise InvalidInputError(f"cannot read '{path}' as a NumPy .{kind} file: {first}") from None
+        raise InvalidInputError(f"cannot read '{path}' as a NumPy .{kind} file: {first_line(err)}") from None
 
 
 #: The value that is white in an integer image array, by dtype.

@@ -16,7 +16,7 @@ import numpy as np
 
 from zoo.datasets.builtin import decoded_splits, given_order, split_order
 from zoo.datasets.pictures import to_array
-from zoo.errors import InvalidInputError, NotFoundError
+from zoo.errors import InvalidInputError, NotFoundError, first_line
 
 
 def load_hf(
@@ -43,10 +43,9 @@ def load_hf(
         with retry_warnings_silenced():
             loaded = datasets.load_dataset(repo, revision=revision)
     except Exception as err:  # network, cache and format errors of any kind: one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise NotFoundError(
-            f"could not load Hugging Face dataset '{repo}': {first} (offline it must be in the datasets cache "
-            "under HF_HOME, or be a local folder)"
+            f"could not load Hugging Face dataset '{repo}': {first_line(err)} "
+            "(offline it must be in the datasets cache under HF_HOME, or be a local folder)"
         ) from None
     if train_split not in loaded:
         raise NotFoundError(f"hf:{repo} has no split '{train_split}' (it has: {', '.join(loaded)})")

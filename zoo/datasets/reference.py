@@ -111,11 +111,10 @@ def check_option_values(options: dict[str, Any]) -> None:
             raise InvalidInputError(f"data option {key} must be {SHARED_OPTIONS[key][1]}, got {value!r}")
 
 
-def resolve_loader(text: str, extra: dict[str, Any] | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """The loader a data reference names, with its target bound, and the options to call it
+def resolve_loader(ref: DataRef, extra: dict[str, Any] | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The loader a parsed data reference names, with its target bound, and the options to call it
     with (the reference's, then `extra`); unknown options and bad values of shared ones are
     refused here, before anything is loaded."""
-    ref = parse_data_ref(text)
     options = {**ref.options, **(extra or {})}
     if ref.scheme is not None:
         loader = functools.partial(load_object(SCHEMES[ref.scheme], f"data scheme '{ref.scheme}:'"), ref.target)

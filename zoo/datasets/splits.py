@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,18 @@ class TensorData:
 
     def head(self, n: int) -> Batch:
         return self.batch(torch.arange(min(n, len(self))))
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        """Every example, in order, in batches of `size` (the last one shorter)."""
+        for start in range(0, len(self), size):
+            yield self.batch(torch.arange(start, min(start + size, len(self)), device=self.x.device))
+
+    def to(self, device: str | torch.device) -> TensorData:
+        """The same data on `device` (this object itself when it is there already)."""
+        if self.x.device == torch.device(device):
+            return self
+        moved = [None if t is None else t.to(device) for t in (self.x, self.y, self.factors)]
+        return TensorData(*moved)
 
 
 @dataclass
@@ -93,11 +106,11 @@ def load_dataset(name: str, **options: Any) -> Splits:
     """The splits of a data reference: a dataset name (see `zoo list`), `folder:PATH`,
     `hf:REPO`, `npy:PATH`, `npz:PATH` or `csv:PATH`, optionally with `?key=value&…` loader
     options; keywords add options."""
-    loader, options = resolve_loader(name, options)
+    ref = parse_data_ref(name)
+    loader, options = resolve_loader(ref, options)
     splits = loader(**options)
     if not isinstance(splits, Splits):
         raise InvalidInputError(f"dataset '{name}' loader returned {type(splits).__name__}, not Splits")
-    ref = parse_data_ref(name)
     declared = tuple(datasets.get(ref.name).spec.shape) if ref.scheme is None else ()
     if declared and splits.shape != declared:  # else a family fails on it far from the cause
         raise IncompatiblePluginError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,11 @@ from typing import Any
 import torch
 
 from zoo import __version__, atomic
-from zoo.datasets.splits import Splits, TensorData
+from zoo.datasets.splits import Splits
 from zoo.devices import seeded
 from zoo.errors import CorruptFileError, InvalidInputError
-from zoo.family import Batch, Family
-from zoo.tasks import encode_all, label_conditions
+from zoo.family import Family
+from zoo.tasks import encode_all, encode_head, label_conditions
 
 EVAL_FILE = "eval.json"
 FORMAT = 1
@@ -228,19 +228,17 @@ def _not_applicable(group: str, model: Family, splits: Splits) -> str | None:
             return f"data '{splits.name}': {too_few}"
     if group == "disentanglement" and splits.test.factors is None:
         return f"data '{splits.name}' has no ground-truth factors (dsprites has)"
-    if group in ("probe", "disentanglement"):
-        head = splits.test.head(2)
-        code = model.encode(head.x.to(model.device), **label_conditions(model, head.y))
-        if not code.is_floating_point():
-            return f"family '{model.name}' has discrete codes"
+    if group in ("probe", "disentanglement") and not encode_head(model, splits.test).is_floating_point():
+        return f"family '{model.name}' has discrete codes"
     return None
 
 
 # the groups -------------------------------------------------------------------------------
 def _family(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, float]:
     metrics: dict[str, float] = {}
+    test = splits.test.to(model.device)  # once, for every stage
     for stage in model.stages:
-        values = model.evaluate_split(_batches(splits.test, settings.batch_size, model.device), stage, splits.name)
+        values = model.evaluate_split(test.batches(settings.batch_size), stage, splits.name)
         for key, value in values.items():
             metrics[key if stage == model.stages[0] or key != "loss" else f"{stage}_loss"] = value
     return metrics
@@ -264,7 +262,7 @@ def _recon(model: Family, splits: Splits, settings: EvalSettings) -> dict[str, f
     from zoo.evaluation.reconstruction import reconstruction_metrics
 
     originals, outputs = [], []
-    for batch in _batches(splits.test, settings.batch_size):
+    for batch in splits.test.batches(settings.batch_size):
         originals.append(batch.x)
         outputs.append(model.reconstruct(batch.x.to(model.device), **label_conditions(model, batch.y)).cpu())
     return reconstruction_metrics(torch.cat(originals), torch.cat(outputs))
@@ -330,11 +328,3 @@ _RUNNERS: dict[str, Callable[[Family, Splits, EvalSettings], dict[str, float]]] 
     "probe": _probe,
     "disentanglement": _disentanglement,
 }
-
-
-# helpers ----------------------------------------------------------------------------------
-def _batches(data: TensorData, size: int, device: torch.device | None = None) -> Iterator[Batch]:
-    """`data` in batches of `size`, moved to `device` when one is given."""
-    for start in range(0, len(data), size):
-        batch = data.batch(torch.arange(start, min(start + size, len(data))))
-        yield batch if device is None else Batch(batch.x.to(device), None if batch.y is None else batch.y.to(device))
