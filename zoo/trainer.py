@@ -247,8 +247,8 @@ class Trainer:
         cls = family_class(recipe.family)
         self.data: Splits = load_dataset(recipe.data)
         compiled = any(recipe.stage_train(stage).compile for stage in cls.stages)
-        # channels_last applies to images only (below)
-        check_speed_options(self.device, recipe.train.channels_last and len(self.data.shape) == 3, compiled)
+        channels_last = recipe.train.channels_last and len(self.data.shape) == 3  # images only
+        check_speed_options(self.device, channels_last, compiled)
         self.data_digest = self.data.digest()
         trained_on = (self.resume_state or {}).get("data_sha256", self.data_digest)
         if trained_on != self.data_digest:
@@ -270,7 +270,7 @@ class Trainer:
         _seed_everything(recipe.seed)
         self.model: Family = cls(config).to(self.device)
         self.model.check_data(self.data)
-        if recipe.train.channels_last and len(self.data.shape) == 3:
+        if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if recipe.train.matmul_conv and not use_matmul_convolutions(self.model):
             raise InvalidInputError(

@@ -67,7 +67,7 @@ class CVAE(Family):
         for name, part in (("train", data.train), ("test", data.test)):
             if part.y is None or not len(part.y):
                 continue
-            low, top = int(part.y.min()), int(part.y.max())
+            low, top = (int(v) for v in torch.aminmax(part.y))
             if low < 0 or top >= self.config.num_classes:
                 raise InvalidInputError(
                     f"data '{data.name}' has class id {low if low < 0 else top} in its {name} split; "
