@@ -13,6 +13,7 @@ asked. Their trunks follow the input shape (zoo.nets): 2-D convolutions for imag
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 
 import torch
@@ -67,7 +68,7 @@ class StandardNormal(Prior):
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 
     def log_prob(self, z: Tensor) -> Tensor:
-        log_density = -0.5 * (z.pow(2) + torch.log(torch.tensor(2 * torch.pi, device=z.device)))
+        log_density = -0.5 * (z.pow(2) + math.log(2 * math.pi))
         return log_density.flatten(1).sum(1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -31,7 +31,7 @@ from zoo import modelfile
 from zoo.config import to_dict
 from zoo.datasets.splits import Splits, TensorData, load_dataset
 from zoo.devices import seeded
-from zoo.errors import ZooError
+from zoo.errors import ZooError, one_line
 from zoo.factory import family_class
 from zoo.family import CAPABILITIES, Batch, Family, FamilyConfig, LossOutput, Objective
 from zoo.progress import Reporter
@@ -44,6 +44,7 @@ CHECKS = (
     "declaration",
     "recipes",
     "loss_and_gradients",
+    "sync_free_steps",
     "config_round_trip",
     "determinism",
     "save_load",
@@ -277,6 +278,27 @@ def _check_loss_and_gradients(s: _Subject) -> None:
     assert not idle, f"trainable parameters in no objective (the trainer never updates them): {', '.join(idle[:5])}"
 
 
+def _check_sync_free_steps(s: _Subject) -> None:
+    """Each objective's forward and backward pass runs on torch's meta device, whose tensors
+    have shapes and no values. So no step reads a value on the host (`.item()`, `bool(t)`,
+    `if t.any()`, boolean-mask indexing, `bincount`, `unique`, a `torch.distributions`
+    argument check): on a GPU each such read makes the step wait for the device."""
+    meta = torch.device("meta")
+    model = s.build().to(meta).train()
+    batch = Batch(*(None if t is None else t.to(meta) for t in s.batch))
+    for stage in s.cls.stages:
+        for objective in model.objectives(stage):
+            try:
+                model(batch, objective=objective.name, stage=stage).total.backward()
+            except (RuntimeError, NotImplementedError) as err:
+                raise AssertionError(
+                    f"objective '{objective.name}' of stage '{stage}' does not run on torch's meta device "
+                    f"(shapes, no values): {one_line(err).rstrip('.')}. A step that reads "
+                    "a tensor's value on the host makes a GPU wait for it every step; one that makes its "
+                    "tensors on the CPU fails on a GPU"
+                ) from None
+
+
 def _check_determinism(s: _Subject) -> None:
     first, second = s.build(), s.build()
     a, b = first.state_dict(), second.state_dict()
@@ -386,6 +408,7 @@ _CHECKS: dict[str, Callable[[_Subject], None]] = {
     "declaration": _check_declaration,
     "recipes": _check_recipes,
     "loss_and_gradients": _check_loss_and_gradients,
+    "sync_free_steps": _check_sync_free_steps,
     "config_round_trip": _check_config_round_trip,
     "determinism": _check_determinism,
     "save_load": _check_save_load,

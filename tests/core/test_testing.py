@@ -96,7 +96,7 @@ class ToyGAN(zoo.Family):
         self.critic = nn.Linear(pixels, 1)
 
     def fake(self, n, generator=None):
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.generator.weight.device)
         return torch.sigmoid(self.generator(z))
 
     def critic_loss(self, batch):
@@ -137,7 +137,8 @@ class ToyTwoStage(ToyAE):
 
     def prior_loss(self, batch):
         codes = self.encode(batch.x).detach()
-        nll = -torch.distributions.Normal(self.prior_mean, self.prior_log_std.exp()).log_prob(codes).sum(1).mean()
+        prior = torch.distributions.Normal(self.prior_mean, self.prior_log_std.exp(), validate_args=False)
+        nll = -prior.log_prob(codes).sum(1).mean()
         return zoo.LossOutput(nll, {"nll": nll.detach()})
 
     def objectives(self, stage="main"):
@@ -235,6 +236,16 @@ class NaNTerm(ToyAE):
         return zoo.LossOutput(out.total, {"rec": out.total.detach(), "bad": torch.tensor(float("nan"))})
 
 
+class HostRead(ToyAE):
+    """Reads its loss on the host each step (a GPU would wait for the device every step)."""
+
+    name = "kit-host-read"
+
+    def loss(self, batch):
+        out = super().loss(batch)
+        return out if out.total < 1e6 else zoo.LossOutput(out.total.clamp(max=1e6), out.terms)
+
+
 @pytest.mark.parametrize(
     ("cls", "check", "why"),
     [
@@ -244,6 +255,12 @@ class NaNTerm(ToyAE):
         (GlobalNoise, "determinism", r"sample\(n, generator\) draws from the global RNG"),
         (Unlearning, "training", "held-out loss of stage 'main' went from .* to .*; training should lower it"),
         (NaNTerm, "loss_and_gradients", "terms: 'bad' is nan"),
+        (
+            HostRead,
+            "sync_free_steps",
+            r"objective 'main' of stage 'main' does not run on torch's meta device \(shapes, no values\): "
+            r"RuntimeError: Tensor.item\(\) cannot be called on meta tensors. A step that reads",
+        ),
     ],
     ids=lambda v: v.name if isinstance(v, type) else "",
 )

@@ -67,16 +67,27 @@ class EMAQuantizer(nn.Module):
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         dead = self.cluster_size < self.dead_threshold
-        if dead.any():
-            # Like k-means++ seeding: vectors far from their codeword are likelier picks, so new
-            # codes go where the codebook is poor (not onto the many identical background vectors).
-            error = (flat - self.codebook[index]).pow(2).sum(1)
-            weights = error if error.sum() > 0 else torch.ones_like(error)
-            picks = torch.multinomial(weights, int(dead.sum()), replacement=True)
-            self.embed_sum[dead] = flat[picks]
-            self.cluster_size[dead] = 1.0
-            _same_as_first_process(self.embed_sum)  # re-seeded from each process's own batch
+        # A CPU's host reads `dead` at no cost and draws a vector for each dead code, when there
+        # are any. Reading it from an accelerator would make every step wait for the device:
+        # there a vector is drawn for every code, every step, and the dead codes take theirs.
+        draws = int(dead.sum()) if dead.device.type == "cpu" else self.num_codes
+        if draws:
+            self._reseed(dead, flat, index, draws)
         self.codebook.copy_(self.embed_sum / self.cluster_size.clamp_min(1e-5).unsqueeze(1))
+
+    @torch.no_grad()
+    def _reseed(self, dead: Tensor, flat: Tensor, index: Tensor, draws: int) -> None:
+        """Re-seed the `dead` codes with `draws` (≥ their number) vectors drawn from the batch
+        `flat` (coded `index`), the i-th dead code the i-th vector. Like k-means++ seeding,
+        vectors far from their codeword are likelier picks, so new codes go where the codebook
+        is poor (not onto the many identical background vectors). No value is read on the host."""
+        error = (flat - self.codebook[index]).pow(2).sum(1)
+        weights = torch.where(error.sum() > 0, error, torch.ones_like(error))
+        picks = torch.multinomial(weights, draws, replacement=True)
+        slot = (dead.cumsum(0) - 1).clamp_min(0)  # which draw each dead code takes
+        self.embed_sum.copy_(torch.where(dead.unsqueeze(1), flat[picks[slot]], self.embed_sum))
+        self.cluster_size.masked_fill_(dead, 1.0)
+        _same_as_first_process(self.embed_sum)  # re-seeded from each process's own batch
 
 
 def _distributed() -> bool:

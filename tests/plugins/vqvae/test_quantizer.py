@@ -56,6 +56,22 @@ def test_dead_codes_are_reseeded_with_batch_vectors():
     assert len(codes.unique()) > 1  # the re-seeded codes now take part
 
 
+def test_drawing_for_every_code_as_on_a_gpu_reseeds_the_dead_codes_alone():
+    """An accelerator's form of the re-seeding, which reads nothing on the host: a vector is
+    drawn for each code, and only the dead codes take theirs."""
+    torch.manual_seed(0)
+    q = EMAQuantizer(8, 2).train()
+    q.embed_sum.copy_(torch.arange(16.0).view(8, 2) + 100)
+    q.cluster_size.fill_(5.0)
+    before = q.embed_sum.clone()
+    dead = torch.tensor([False, True, False, False, True, True, False, True])
+    batch = torch.randn(50, 2)
+    q._reseed(dead, batch, torch.zeros(50, dtype=torch.long), draws=8)
+    assert torch.equal(q.embed_sum[~dead], before[~dead])
+    assert all(any(torch.equal(code, row) for row in batch) for code in q.embed_sum[dead])
+    assert q.cluster_size.tolist() == [5.0, 1.0, 5.0, 5.0, 1.0, 1.0, 5.0, 1.0]
+
+
 def test_without_dead_code_reset_unused_codes_stay_where_they_are():
     q = EMAQuantizer(8, 2, decay=0.9, dead_threshold=0.0).train()
     q.codebook.copy_(torch.full((8, 2), 100.0))
