@@ -75,10 +75,9 @@ class EMAQuantizer(nn.Module):
             self._reseed(dead, flat, index, draws)
         self.codebook.copy_(self.embed_sum / self.cluster_size.clamp_min(1e-5).unsqueeze(1))
 
-    @torch.no_grad()
     def _reseed(self, dead: Tensor, flat: Tensor, index: Tensor, draws: int) -> None:
         """Re-seed the `dead` codes with `draws` (≥ their number) vectors drawn from the batch
-        `flat` (coded `index`), the i-th dead code the i-th vector. Like k-means++ seeding,
+        `flat`, whose codes are `index`: the i-th dead code takes the i-th. Like k-means++ seeding,
         vectors far from their codeword are likelier picks, so new codes go where the codebook
         is poor (not onto the many identical background vectors). No value is read on the host."""
         error = (flat - self.codebook[index]).pow(2).sum(1)
