@@ -40,7 +40,7 @@ class TensorData:
         return Batch(self.x[index], None if self.y is None else self.y[index])
 
     def head(self, n: int) -> Batch:
-        return self.batch(torch.arange(min(n, len(self))))
+        return self.batch(torch.arange(min(n, len(self)), device=self.x.device))
 
     def batches(self, size: int) -> Iterator[Batch]:
         """Every example, in order, in batches of `size` (the last one shorter)."""
