@@ -14,6 +14,10 @@ Swapping a layer changes its class, not its parameters: the state dict, the weig
 and the function computed stay the same, up to floating-point rounding. The swapped layers
 compute this way under autocast (bf16, fp16) only: in float32, where a CPU has no faster
 matmul units to gain from, oneDNN's kernels are the faster ones.
+
+Which layers are swapped depends on the CPU (`faster_here`), as measured on the default vae
+recipe's nets: with AMX every layer with two or more channels in and out gains; without it
+(AVX-512 bf16 only) the transposed convolutions gain and oneDNN's convolutions stay faster.
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ def _conv_adjoint(g: torch.Tensor, weight: torch.Tensor, s: int, p: int, h: int,
     q = k // s  # kernel taps per space-to-depth block, along each axis
     blocks_h, blocks_w = out_h + q - 1, out_w + q - 1
     rows = _windows(_pad(g, q - 1, q - 1, q - 1, q - 1), blocks_h, blocks_w, q, 1)
-    flipped = weight.view(o, c, q, s, q, s).flip(2, 4).permute(2, 4, 0, 3, 5, 1).reshape(q * q * o, s * s * c)
+    # the kernel flipped: its q×q taps' blocks in reverse order (flipping the 6-d view itself
+    # is a copy 8-10× slower, for a weight not in channels_last)
+    taps = weight.view(o, c, q, s, q, s).permute(2, 4, 0, 3, 5, 1).reshape(q * q, o * s * s * c)
+    flipped = taps.flip(0).reshape(q * q * o, s * s * c)
     blocks = (rows @ flipped).view(n, blocks_h, blocks_w, s, s, c)
     padded = blocks.permute(0, 1, 3, 2, 4, 5).reshape(n, blocks_h * s, blocks_w * s, c)
     short_h, short_w = h + p - blocks_h * s, w + p - blocks_w * s  # > 0: rows no window reaches
@@ -181,9 +188,7 @@ _SWAPS = {nn.Conv2d: MatmulConv2d, nn.ConvTranspose2d: MatmulConvTranspose2d}
 
 
 def supported(module: nn.Module) -> bool:
-    """Whether `module` is a convolution this module computes, and one worth computing
-    so: with a single input or output channel the matmul is too thin, and oneDNN's
-    direct kernels win."""
+    """Whether `module` is a convolution this module can compute."""
     if type(module) not in _SWAPS or isinstance(module.padding, str):
         return False
     (k, kw), (s, sw), (p, pw) = module.kernel_size, module.stride, module.padding
@@ -195,16 +200,26 @@ def supported(module: nn.Module) -> bool:
         and module.groups == 1
         and module.dilation == (1, 1)
         and module.padding_mode == "zeros"
-        and min(module.in_channels, module.out_channels) > 1
     )
 
 
-def use_matmul_convolutions(model: nn.Module) -> int:
-    """Switch every supported convolution of `model` to its matmul form, in place; returns
-    how many were switched."""
+def faster_here(module: nn.Conv2d | nn.ConvTranspose2d, amx: bool | None = None) -> bool:
+    """Whether the matmul form beat oneDNN for such a layer on a CPU like this one (`amx`:
+    whether it has AMX tiles; this machine's answer by default). With AMX, every layer but
+    those with a single input or output channel, where the matmul is too thin. Without, the
+    transposed convolutions only, one-channel ones included: oneDNN's are slow there, its
+    convolutions are not (README, Performance)."""
+    if torch.cpu._is_amx_tile_supported() if amx is None else amx:
+        return min(module.in_channels, module.out_channels) > 1
+    return isinstance(module, nn.ConvTranspose2d)
+
+
+def use_matmul_convolutions(model: nn.Module, amx: bool | None = None) -> int:
+    """Switch every supported convolution of `model` that is `faster_here` to its matmul
+    form, in place; returns how many were switched."""
     switched = 0
     for module in model.modules():
-        if supported(module):
+        if supported(module) and faster_here(module, amx):
             module.__class__ = _SWAPS[type(module)]
             switched += 1
     return switched

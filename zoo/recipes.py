@@ -77,7 +77,8 @@ class TrainConfig:
     #: Run the model through torch.compile (a one-off compile cost at start).
     compile: bool = False
     #: Under bf16/fp16 autocast, compute the model's convolutions as window gathers and
-    #: matmuls (`zoo.matmul_conv`), which beats oneDNN's kernels for small convolutions on CPUs.
+    #: matmuls (`zoo.matmul_conv`) where that beats oneDNN's kernels on this CPU (with AMX
+    #: most small convolutions, without it the transposed ones).
     matmul_conv: bool = False
     #: Clip the gradient norm of each objective's parameters to this; 0 turns it off. The
     #: norm before clipping is logged as `grad_norm` either way (not under fp16).

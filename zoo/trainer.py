@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo import atomic, distributed, modelfile
+from zoo import atomic, distributed, matmul_conv, modelfile
 from zoo.background_writes import BackgroundWriter
 from zoo.checkpoint import CHECKPOINT_FILE, checkpoint_bytes, load_checkpoint
 from zoo.datasets.splits import Splits, TensorData, load_dataset
@@ -40,7 +40,6 @@ from zoo.errors import CorruptFileError, InvalidInputError, NotFoundError, Stora
 from zoo.factory import family_class
 from zoo.family import Batch, Family
 from zoo.garbage_collection import existing_objects_frozen
-from zoo.matmul_conv import use_matmul_convolutions
 from zoo.modelcard import model_card
 from zoo.outputs import output_bytes, output_suffix
 from zoo.plots import loss_curve
@@ -272,11 +271,13 @@ class Trainer:
         self.model.check_data(self.data)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        if recipe.train.matmul_conv and not use_matmul_convolutions(self.model):
-            raise InvalidInputError(
-                "train.matmul_conv: the model has no convolution it applies to "
-                "(2-d, groups 1, dilation 1, square kernel a multiple of the stride, ≥ 2 channels in and out)"
-            )
+        if recipe.train.matmul_conv:
+            if not any(map(matmul_conv.supported, self.model.modules())):
+                raise InvalidInputError(
+                    "train.matmul_conv: the model has no convolution it applies to "
+                    "(2-d, groups 1, dilation 1, square kernel a multiple of the stride)"
+                )
+            matmul_conv.use_matmul_convolutions(self.model)  # those faster so on this CPU
         # Same initial weights everywhere; different noise on each rank from here on.
         _seed_everything(recipe.seed + self.world.rank)
         self.train_data = self.data.train.to(self.device)

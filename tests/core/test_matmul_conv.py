@@ -9,7 +9,14 @@ import zoo
 from tests.conftest import TINY
 from tests.core.test_trainer import NanAfter, eval_records, weights
 from zoo.errors import InvalidInputError
-from zoo.matmul_conv import MatmulConv2d, MatmulConvTranspose2d, conv2d, conv_transpose2d, use_matmul_convolutions
+from zoo.matmul_conv import (
+    MatmulConv2d,
+    MatmulConvTranspose2d,
+    conv2d,
+    conv_transpose2d,
+    supported,
+    use_matmul_convolutions,
+)
 from zoo.registry import families
 
 
@@ -64,7 +71,7 @@ def test_swapped_layers_compute_with_matmuls_under_autocast_and_with_torch_in_fl
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(8, 32, 4, 2, 1), nn.SiLU(), nn.ConvTranspose2d(32, 8, 4, 2, 1))
     swapped = copy.deepcopy(net)
-    assert use_matmul_convolutions(swapped) == 2
+    assert use_matmul_convolutions(swapped, amx=True) == 2
     x = torch.randn(16, 8, 14, 14)
     assert torch.equal(net(x), swapped(x))  # float32: torch's kernels themselves
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -79,9 +86,17 @@ def test_swapped_layers_compute_with_matmuls_under_autocast_and_with_torch_in_fl
     assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in swapped.parameters())
 
 
-def test_only_supported_layers_are_switched_and_the_state_dict_is_unchanged():
+@pytest.mark.parametrize(
+    ("amx", "switched"),
+    [
+        (True, [5, 6]),  # every supported layer but those with one channel in or out
+        (False, [6, 7]),  # the transposed convolutions only, one-channel ones included
+        (None, [5, 6] if torch.cpu._is_amx_tile_supported() else [6, 7]),  # this machine's kind
+    ],
+)
+def test_only_supported_layers_faster_on_the_cpu_are_switched_and_the_state_dict_is_unchanged(amx, switched):
     net = nn.Sequential(
-        nn.Conv2d(1, 8, 4, 2, 1),  # one input channel: oneDNN's direct kernel is faster
+        nn.Conv2d(1, 8, 4, 2, 1),  # one input channel
         nn.Conv2d(8, 8, 3, 2, 1),  # kernel not a multiple of the stride
         nn.Conv2d(8, 8, 3, 1, 1, groups=2),
         nn.Conv2d(8, 8, 3, 1, 2, dilation=2),
@@ -90,10 +105,10 @@ def test_only_supported_layers_are_switched_and_the_state_dict_is_unchanged():
         nn.ConvTranspose2d(16, 8, 4, 2, 1),
         nn.ConvTranspose2d(8, 1, 4, 2, 1),  # one output channel
     )
+    assert [i for i, m in enumerate(net) if supported(m)] == [0, 5, 6, 7]
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    assert use_matmul_convolutions(net) == 2
-    assert [type(m) for m in net[5:7]] == [MatmulConv2d, MatmulConvTranspose2d]
-    assert all(type(m) in (nn.Conv2d, nn.ConvTranspose2d) for m in [*net[:5], net[7]])
+    assert use_matmul_convolutions(net, amx) == len(switched)
+    assert [i for i, m in enumerate(net) if type(m) in (MatmulConv2d, MatmulConvTranspose2d)] == switched
     after = net.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
