@@ -130,6 +130,33 @@ def test_training_with_matmul_convolutions_and_fused_adam_learns_the_same_model(
     assert type(zoo.load(fast.path).encoder.trunk.net[2]) is nn.Conv2d  # a loaded model computes as torch does
 
 
+class OneChannelConv(zoo.Family):
+    """A single convolution from one input channel, driven to output zero."""
+
+    name = "one-channel-conv"
+    config_class = zoo.FamilyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.conv = nn.Conv2d(config.input_shape[0], 4, 4, 2, 1)
+
+    def loss(self, batch):
+        energy = self.conv(batch.x).float().square().mean()
+        return zoo.LossOutput(energy, {"energy": energy.detach()})
+
+
+def test_matmul_conv_trains_a_model_whose_convolutions_are_all_left_to_onednn_on_this_cpu(tmp_path):
+    """One input channel: oneDNN's kernel on a CPU with AMX, a convolution on one without."""
+    zoo.register(OneChannelConv)
+    try:
+        overrides = ["data=digits", "train.epochs=4", "train.matmul_conv=true", "train.precision=bf16"]
+        run = zoo.train("one-channel-conv", overrides=overrides, out=str(tmp_path))
+        held_out = [r["energy"] for r in eval_records(run.path)]
+        assert held_out[-1] < 0.8 * held_out[0]  # 0.024 after the first epoch, 0.017 after the fourth
+    finally:
+        families.unregister("one-channel-conv")
+
+
 def test_matmul_conv_on_a_model_without_convolutions_is_refused_before_a_run_folder_exists(tmp_path):
     zoo.register(NanAfter)
     try:
