@@ -15,7 +15,7 @@ and the function computed stay the same, up to floating-point rounding. The swap
 compute this way under autocast (bf16, fp16) only: in float32, where a CPU has no faster
 matmul units to gain from, oneDNN's kernels are the faster ones.
 
-Which layers are swapped depends on the CPU (`faster_here`), as measured on the default vae
+Which layers are swapped depends on the CPU (`_faster_here`), as measured on the default vae
 recipe's nets: with AMX every layer with two or more channels in and out gains; without it
 (AVX-512 bf16 only) the transposed convolutions gain and oneDNN's convolutions stay faster.
 """
@@ -203,23 +203,24 @@ def supported(module: nn.Module) -> bool:
     )
 
 
-def faster_here(module: nn.Conv2d | nn.ConvTranspose2d, amx: bool | None = None) -> bool:
-    """Whether the matmul form beat oneDNN for such a layer on a CPU like this one (`amx`:
-    whether it has AMX tiles; this machine's answer by default). With AMX, every layer but
-    those with a single input or output channel, where the matmul is too thin. Without, the
-    transposed convolutions only, one-channel ones included: oneDNN's are slow there, its
-    convolutions are not (README, Performance)."""
-    if torch.cpu._is_amx_tile_supported() if amx is None else amx:
+def _faster_here(module: nn.Conv2d | nn.ConvTranspose2d, amx: bool) -> bool:
+    """Whether the matmul form beat oneDNN for such a layer on a CPU with (`amx`) or without
+    AMX tiles. With AMX, every layer but those with a single input or output channel, where
+    the matmul is too thin. Without, the transposed convolutions only, one-channel ones
+    included: oneDNN's are slow there, its convolutions are not (README, Performance)."""
+    if amx:
         return min(module.in_channels, module.out_channels) > 1
     return isinstance(module, nn.ConvTranspose2d)
 
 
 def use_matmul_convolutions(model: nn.Module, amx: bool | None = None) -> int:
-    """Switch every supported convolution of `model` that is `faster_here` to its matmul
-    form, in place; returns how many were switched."""
+    """Switch every supported convolution of `model` that the matmul form computes faster on
+    a CPU with or without AMX (`amx`; by default, this machine's answer) to that form, in
+    place; returns how many were switched."""
+    amx = torch.cpu._is_amx_tile_supported() if amx is None else amx
     switched = 0
     for module in model.modules():
-        if supported(module) and faster_here(module, amx):
+        if supported(module) and _faster_here(module, amx):
             module.__class__ = _SWAPS[type(module)]
             switched += 1
     return switched
